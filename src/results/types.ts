@@ -1,0 +1,85 @@
+// The results.json contract. Everything that reads or writes results (runner, checkers,
+// reports, compare, trend) goes through these types; bump schemaVersion on breaking change.
+
+/** pass = every invariant held; fail = an invariant was violated; error = the harness or the
+ *  infrastructure broke, so nothing can be said about the system under test. Never mixed up. */
+export type Verdict = 'pass' | 'fail' | 'error';
+
+/** Like Firecracker's metrics.json: a named series with a unit; one value per sample. */
+export interface Metric {
+  unit: string;
+  values: number[];
+  description?: string;
+}
+export type Metrics = Record<string, Metric>;
+
+/** How every figure in a run was obtained. */
+export interface Dimensions {
+  accel: 'tcg' | 'kvm';
+  /** emulated = guest NUMA/NVDIMM are QEMU's inventions; physical = backed by host topology. */
+  topology: 'emulated' | 'physical';
+  host: string;
+  hostKernel: string;
+  qemu: string;
+  libvirt: string;
+  guestKernel?: string;
+  gitRevision?: string;
+  /** Which object store served the run, e.g. "ceph-rgw (embedded)", "s3 (external)". */
+  store?: string;
+  [extra: string]: string | undefined;
+}
+
+/** One entry of the run's history, Jepsen style. Faults are events too (process "nemesis"). */
+export interface HistoryEvent {
+  /** ms since run start */
+  t: number;
+  /** wall clock, ISO 8601 */
+  time: string;
+  type: 'invoke' | 'ok' | 'fail' | 'info';
+  /** who acted: "harness", "nemesis", a VM name, a SUT role */
+  process: string;
+  /** the operation, e.g. "boot", "agent-exec", "power-cut", "save" */
+  f: string;
+  value?: unknown;
+}
+
+/** A fault as drawn in reports: what, when, how long. end is undefined if it never healed. */
+export interface FaultRecord {
+  id: string;
+  kind: string;
+  label: string;
+  start: number;
+  end?: number;
+  params?: Record<string, unknown>;
+}
+
+/** Result of one checker: valid true|false|'unknown' with the evidence it read. */
+export interface CheckResult {
+  name: string;
+  valid: true | false | 'unknown';
+  message: string;
+  evidence?: Record<string, unknown>;
+}
+
+export interface RunResult {
+  schemaVersion: 1;
+  scenario: { name: string; file: string; description?: string };
+  runId: string;
+  /** 1-based index of this run within `runs` */
+  runIndex: number;
+  runs: number;
+  seed: number;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  verdict: Verdict;
+  /** One line: why this verdict (the first failed check, or the error). */
+  reason: string;
+  checks: CheckResult[];
+  metrics: Metrics;
+  dimensions: Dimensions;
+  history: HistoryEvent[];
+  faults: FaultRecord[];
+  /** artefact name -> path relative to the run's results dir (console.log, domain XML, ...) */
+  artefacts: Record<string, string>;
+}
