@@ -1,0 +1,186 @@
+// `ftharness` command line. Exit codes everywhere: 0 pass/ok, 1 fail (an invariant was
+// violated), 2 error (bad input or infrastructure).
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { buildImage } from '../src/image/build.js';
+import { closeAllLabs } from '../src/lab/lab.js';
+import { scenarioJsonSchema } from '../src/scenario/schema.js';
+import { loadScenario, ScenarioError, type Scenario } from '../src/scenario/load.js';
+import { createProgress } from '../src/report/progress.js';
+import { runScenario, type RunOutcome } from '../src/runner/run.js';
+import { closeHypervisor } from '../src/vm/libvirt.js';
+import { projectRoot } from '../src/util/paths.js';
+import { clean } from './clean.js';
+import { doctor, formatDoctor } from './doctor.js';
+import { join, resolve } from 'node:path';
+
+export const EXIT = { pass: 0, fail: 1, error: 2 } as const;
+
+function positiveInt(name: string) {
+  return (v: string) => {
+    if (!/^\d+$/.test(v) || Number(v) < (name === 'seed' ? 0 : 1)) throw new InvalidArgumentError(`--${name} must be a ${name === 'seed' ? 'non-negative' : 'positive'} integer, got "${v}"`);
+    return Number(v);
+  };
+}
+
+const err = (l: string) => process.stderr.write(`${l}\n`);
+
+/** Verdict of a whole invocation: a violation found anywhere is the news (1); else any error (2). */
+export function overallExit(outcomes: { result: { verdict: string } }[]): number {
+  if (outcomes.some((o) => o.result.verdict === 'fail')) return EXIT.fail;
+  if (outcomes.some((o) => o.result.verdict === 'error')) return EXIT.error;
+  return EXIT.pass;
+}
+
+interface RunFlags { runs: number; seed?: number; out: string; json?: boolean; keep?: boolean; report?: string | boolean }
+
+async function runCommand(files: string[], o: RunFlags): Promise<number> {
+  // Validate every file before starting anything.
+  const scenarios: Scenario[] = [];
+  const problems: string[] = [];
+  for (const f of files) {
+    try { scenarios.push(await loadScenario(f)); } catch (e) {
+      if (e instanceof ScenarioError) problems.push(e.message); else throw e;
+    }
+  }
+  if (problems.length) {
+    err(`ftharness: invalid scenario file(s), nothing was started:\n${problems.join('\n')}`);
+    return EXIT.error;
+  }
+  const progress = createProgress();
+  let stopping = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    progress.close();
+    err(`ftharness: ${sig}: cleaning up`);
+    const hard = setTimeout(() => process.exit(sig === 'SIGINT' ? 130 : 143), 14_000);
+    closeAllLabs(err).finally(() => { clearTimeout(hard); process.exit(sig === 'SIGINT' ? 130 : 143); });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const outcomes: RunOutcome[] = [];
+  for (const s of scenarios) {
+    for (let k = 1; k <= o.runs; k++) {
+      const seed = o.seed !== undefined ? o.seed + k - 1 : s.seed !== undefined ? s.seed + k - 1 : undefined;
+      outcomes.push(await runScenario(s, { runIndex: k, runs: o.runs, seed, outRoot: o.out, keep: o.keep, progress, log: err }));
+    }
+  }
+  let reportPath: string | undefined;
+  if (o.report !== false) {
+    const { reportCommand } = await import('../src/report/commands.js');
+    const out = typeof o.report === 'string' ? o.report : join(o.out, 'index.html');
+    reportPath = (await reportCommand({ inputs: outcomes.map((x) => x.dir), out })).htmlPath;
+  }
+  const code = overallExit(outcomes);
+  if (o.json) {
+    process.stdout.write(JSON.stringify({
+      verdict: code === 0 ? 'pass' : code === 1 ? 'fail' : 'error',
+      exitCode: code,
+      resultsRoot: resolve(o.out),
+      report: reportPath && resolve(reportPath),
+      runs: outcomes.map(({ result: r, dir }) => ({
+        scenario: r.scenario.name, runIndex: r.runIndex, seed: r.seed, verdict: r.verdict, reason: r.reason,
+        dir: resolve(dir), metrics: r.metrics, dimensions: r.dimensions,
+      })),
+    }, null, 2) + '\n');
+  } else {
+    for (const { result: r, dir } of outcomes) process.stdout.write(`${r.verdict.toUpperCase().padEnd(5)} ${r.scenario.name} run ${r.runIndex}/${r.runs} seed ${r.seed}: ${r.reason}\n      ${dir}\n`);
+    if (reportPath) process.stdout.write(`report: ${resolve(reportPath)}\n`);
+  }
+  return code;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('ftharness')
+    .description('Fault-tolerance test harness on real VMs (QEMU/libvirt, emulated NVDIMM and NUMA)')
+    .showHelpAfterError()
+    .exitOverride();
+
+  program.command('run').description('run scenario files; exit 0 pass, 1 fail, 2 error')
+    .argument('<files...>', 'scenario YAML files')
+    .addOption(new Option('--runs <n>', 'runs per scenario').argParser(positiveInt('runs')).default(1))
+    .addOption(new Option('--seed <n>', 'base seed (run k uses seed+k-1)').argParser(positiveInt('seed')))
+    .option('--out <dir>', 'results root', join(projectRoot(), 'reports'))
+    .option('--json', 'print a JSON summary on stdout')
+    .option('--keep', 'leave VMs and scratch files for debugging (remove later with `ftharness clean --all`)')
+    .option('--report <file>', 'write the HTML report here (default <out>/index.html)')
+    .option('--no-report', 'do not write the HTML report')
+    .action(async (files: string[], o: RunFlags) => { process.exitCode = await runCommand(files, o); });
+
+  program.command('doctor').description('check the host prerequisites; exit 0 only when ready')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { json?: boolean }) => {
+      const checks = await doctor();
+      process.stdout.write(o.json ? JSON.stringify({ ready: checks.every((c) => c.ok || !c.required), checks }, null, 2) + '\n' : formatDoctor(checks) + '\n');
+      process.exitCode = checks.every((c) => c.ok || !c.required) ? 0 : EXIT.error;
+    });
+
+  const image = program.command('image').description('guest image built from Debian packages');
+  image.command('build').description('build (or reuse from cache) the guest kernel + initramfs')
+    .option('--force', 'rebuild even if the cache has it')
+    .action(async (o: { force?: boolean }) => { const img = await buildImage({ force: o.force }); process.stdout.write(`${img.dir}\n`); });
+
+  program.command('clean').description('remove leftovers of crashed runs (domains, processes, scratch files)')
+    .option('--all', 'also remove resources of runs that are still running')
+    .action(async (o: { all?: boolean }) => {
+      const n = await clean({ all: o.all, log: (l) => process.stdout.write(`${l}\n`) });
+      process.stdout.write(n ? `cleaned ${n} leftover(s)\n` : 'nothing to clean\n');
+    });
+
+  program.command('schema').description('print the scenario JSON Schema (for editors)')
+    .action(() => { process.stdout.write(JSON.stringify(scenarioJsonSchema(), null, 2) + '\n'); });
+
+  program.command('validate').description('validate scenario files without running them')
+    .argument('<files...>')
+    .action(async (files: string[]) => {
+      let bad = 0;
+      for (const f of files) {
+        try { await loadScenario(f); process.stdout.write(`ok ${f}\n`); } catch (e) { bad++; err((e as Error).message); }
+      }
+      process.exitCode = bad ? EXIT.error : 0;
+    });
+
+  program.command('report').description('HTML report (and JUnit / trend) from results dirs')
+    .argument('<inputs...>', 'run dirs, results.json files or report roots')
+    .requiredOption('--out <file>', 'HTML file to write')
+    .option('--junit <file>', 'also write JUnit XML')
+    .option('--trend <file>', 'also write the nightly trend page')
+    .action(async (inputs: string[], o: { out: string; junit?: string; trend?: string }) => {
+      const { reportCommand } = await import('../src/report/commands.js');
+      const r = await reportCommand({ inputs, out: o.out, junit: o.junit, trend: o.trend });
+      for (const p of r.problems) err(`skipped ${p.file}: ${p.error}`);
+      process.stdout.write([r.htmlPath, r.junitPath, r.trendPath].filter(Boolean).join('\n') + '\n');
+    });
+
+  program.command('compare').description('A/B comparison of two result sets (permutation test per metric)')
+    .argument('<a>').argument('<b>')
+    .addOption(new Option('--p <p>', 'significance level').argParser(Number).default(0.01))
+    .addOption(new Option('--noise <fraction>', 'relative noise floor').argParser(Number).default(0.05))
+    .option('--json', 'JSON output')
+    .option('--html <file>', 'also write an HTML page')
+    .action(async (a: string, b: string, o: { p: number; noise: number; json?: boolean; html?: string }) => {
+      const { compareCommand } = await import('../src/report/commands.js');
+      const r = await compareCommand({ a, b, p: o.p, noise: o.noise, json: o.json, html: o.html });
+      process.stdout.write(r.text + '\n');
+      process.exitCode = r.anyRegression ? EXIT.fail : 0;
+    });
+  return program;
+}
+
+async function main() {
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (e) {
+    const ce = e as { code?: string; exitCode?: number };
+    if (ce.code?.startsWith('commander.')) {
+      process.exitCode = ce.code === 'commander.helpDisplayed' || ce.code === 'commander.version' ? 0 : EXIT.error;
+    } else {
+      err(`ftharness: ${e instanceof Error ? e.message : String(e)}`);
+      process.exitCode = EXIT.error;
+    }
+  } finally {
+    await closeHypervisor();
+  }
+}
+
+if (process.argv[1] && /(cli\.js|ftharness(\.js)?)$/.test(process.argv[1])) await main();

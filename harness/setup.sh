@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Idempotent host set-up for ftharness on Debian 12 (bookworm), run by `npm run demo`,
+# `npm test` and .ci/run. Installs what is missing, starts libvirt without systemd, installs
+# npm dependencies (checking the native libvirt binding really got built), compiles the
+# TypeScript and builds the guest image (cached by content hash).
+#
+# Fast when everything is already there (a few seconds). Needs root, or sudo for the system
+# steps (see README "Running as a non-root user"). Set FTH_SKIP_IMAGE=1 to skip the image.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 2; }
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || die "not root and no sudo: run as root or install sudo"
+  SUDO="sudo"
+fi
+
+# --- 1. Debian packages -----------------------------------------------------------------
+# ceph-* / radosgw: the embedded S3 store (a real RADOS Gateway, see src/store/README.md).
+# chromium: the report tests open generated HTML in a headless browser.
+PKGS=(qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+      libvirt-dev qemu-guest-agent busybox-static kmod cpio linux-perf numactl ndctl curl
+      iproute2 ceph-mon ceph-osd radosgw ceph-common chromium python3 make g++)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q >/dev/null
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- 2. libvirtd + virtlogd without systemd --------------------------------------------
+getent group kvm >/dev/null || $SUDO groupadd --system kvm
+getent group libvirt >/dev/null || $SUDO groupadd --system libvirt
+getent group libvirt-qemu >/dev/null || $SUDO groupadd --system libvirt-qemu
+id libvirt-qemu >/dev/null 2>&1 || $SUDO useradd --system --no-create-home -g kvm -s /usr/sbin/nologin libvirt-qemu
+$SUDO mkdir -p /var/log/libvirt/qemu /var/run/libvirt /var/lib/libvirt/qemu /var/lib/libvirt/images
+QEMU_CONF=/etc/libvirt/qemu.conf
+if ! grep -q 'ftharness' "$QEMU_CONF" 2>/dev/null; then
+  say "writing $QEMU_CONF (qemu runs as root, no security driver: images live in arbitrary dirs)"
+  $SUDO tee -a "$QEMU_CONF" >/dev/null <<'EOF'
+# --- ftharness (harness/setup.sh) ---
+user = "root"
+group = "root"
+security_driver = "none"
+namespaces = []
+EOF
+fi
+if ! timeout 10 virsh -c qemu:///system version >/dev/null 2>&1; then
+  say "starting virtlogd and libvirtd"
+  pgrep -x virtlogd >/dev/null || $SUDO virtlogd -d
+  pgrep -x libvirtd >/dev/null || $SUDO libvirtd -d
+  for _ in $(seq 1 50); do
+    timeout 5 virsh -c qemu:///system version >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  timeout 10 virsh -c qemu:///system version >/dev/null 2>&1 || die "libvirtd did not answer on qemu:///system (see /var/log/libvirt)"
+fi
+
+# --- 3. npm dependencies ------------------------------------------------------------------
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund >/dev/null
+fi
+# npm 11 may skip dependency install scripts: make sure the native binding was really built.
+if [ ! -f node_modules/@unraid/libvirt/build/Release/libvirt.node ]; then
+  say "building the native libvirt binding"
+  (cd node_modules/@unraid/libvirt && npx --yes node-gyp rebuild >/dev/null)
+fi
+[ -f node_modules/@unraid/libvirt/build/Release/libvirt.node ] || die "native libvirt binding missing after build"
+if [ -f src/pheap/native/binding.gyp ] && [ ! -f src/pheap/native/build/Release/pheap_mmap.node -o src/pheap/native/binding.gyp -nt src/pheap/native/build/Release/pheap_mmap.node ]; then
+  say "building the pheap mmap addon"
+  (cd src/pheap/native && npx --yes node-gyp rebuild >/dev/null 2>&1) || say "pheap addon did not build: pheap falls back to the portable path"
+fi
+
+# --- 4. compile ---------------------------------------------------------------------------
+say "compiling TypeScript"
+npx tsc -p tsconfig.json
+
+# --- 5. guest image ----------------------------------------------------------------------
+if [ "${FTH_SKIP_IMAGE:-0}" != 1 ]; then
+  node dist/harness/cli.js image build
+fi
+say "ready"

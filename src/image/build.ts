@@ -1,0 +1,237 @@
+// The guest image recipe: a kernel from Debian's linux-image .deb, an initramfs with busybox,
+// the kernel modules ftharness guests need, qemu-guest-agent and the shared libraries of
+// everything, plus a "tools" tree (the Node runtime) that guests mount read-only over 9p.
+// Every file comes from a Debian package (the kernel .deb is unpacked, the rest are the host's
+// installed packages, whose versions go into the cache key). Cached under a hash of the inputs.
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readFile, readdir, rename, rm, writeFile, chmod, symlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { projectRoot } from '../util/paths.js';
+
+/** What a built image is, as recorded in image.json beside its files. */
+export interface GuestImage {
+  hash: string;
+  dir: string;
+  kernel: string;
+  initrd: string;
+  /** Read-only tree shared into the guest over 9p (tag "fthimage", mounted at /opt/fth). */
+  toolsDir: string;
+  kernelVersion: string;
+  packages: Record<string, string>;
+  builtAt: string;
+}
+
+/** Modules every guest loads at boot (dependencies are added automatically). */
+export const GUEST_MODULES = [
+  'virtio_pci', 'virtio_console', 'virtio_net', 'virtio_blk', 'virtio_rng',
+  '9pnet_virtio', '9p',
+  'nfit', 'nd_pmem', 'nd_btt', 'dax_pmem',
+];
+/** Host packages whose files end up in the image: their versions are part of the cache key. */
+const HOST_PACKAGES = ['busybox-static', 'qemu-guest-agent', 'nodejs', 'libc6', 'libglib2.0-0', 'libstdc++6'];
+
+export const imageCacheRoot = () => process.env.FTH_IMAGE_CACHE ?? join(projectRoot(), 'vm-images', 'cache');
+
+type Log = (line: string) => void;
+
+/** Debian's current kernel package name, e.g. linux-image-6.1.0-56-amd64. */
+async function kernelPackage(): Promise<string> {
+  if (process.env.FTH_KERNEL_PACKAGE) return process.env.FTH_KERNEL_PACKAGE;
+  const { stdout } = await execa('apt-cache', ['depends', 'linux-image-amd64']);
+  const m = /Depends:\s+(linux-image-[0-9][^\s]*-amd64)/.exec(stdout);
+  if (!m) throw new Error('cannot find the kernel package: `apt-cache depends linux-image-amd64` named none (run apt-get update)');
+  return m[1];
+}
+
+async function kernelDeb(pkg: string, log: Log): Promise<string> {
+  const debs = join(imageCacheRoot(), 'debs');
+  await mkdir(debs, { recursive: true });
+  const have = (await readdir(debs)).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
+  if (have) return join(debs, have);
+  log(`downloading ${pkg} (~70 MB) from Debian`);
+  // apt's _apt user cannot write into arbitrary dirs; the download still succeeds (as root).
+  await execa('apt-get', ['download', pkg], { cwd: debs });
+  const got = (await readdir(debs)).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
+  if (!got) throw new Error(`apt-get download ${pkg} produced no .deb in ${debs}`);
+  return join(debs, got);
+}
+
+async function packageVersions(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const p of HOST_PACKAGES) {
+    const r = await execa('dpkg-query', ['-W', '-f=${Version}', p], { reject: false });
+    if (r.exitCode !== 0 || !r.stdout) throw new Error(`host package ${p} is not installed (run harness/setup.sh)`);
+    out[p] = r.stdout;
+  }
+  return out;
+}
+
+async function recipeHash(kdeb: string, versions: Record<string, string>): Promise<string> {
+  const h = createHash('sha256');
+  h.update(await readFile(fileURLToPath(import.meta.url))); // the recipe itself
+  h.update(kdeb.split('/').pop()!);
+  h.update(JSON.stringify(versions));
+  h.update(JSON.stringify(GUEST_MODULES));
+  h.update(await readFile(join(projectRoot(), 'vm-images', 'init.sh')));
+  return h.digest('hex').slice(0, 16);
+}
+
+/** Shared libraries an ELF needs, as resolved by the host's loader. */
+async function libClosure(bins: string[]): Promise<string[]> {
+  const libs = new Set<string>();
+  for (const b of bins) {
+    const { stdout } = await execa('ldd', [b]);
+    for (const line of stdout.split('\n')) {
+      const m = /=>\s+(\/\S+)/.exec(line) ?? /^\s+(\/\S+)\s+\(/.exec(line);
+      if (m) libs.add(m[1]);
+    }
+  }
+  return [...libs];
+}
+
+/** Modules in load order (dependencies first), from the kernel tree's modules.dep. */
+export function moduleLoadOrder(depText: string, wanted: string[], builtin: Set<string>): string[] {
+  const deps = new Map<string, string[]>();
+  const byName = new Map<string, string>();
+  for (const line of depText.split('\n')) {
+    const [path, rest] = line.split(':');
+    if (!path || rest === undefined) continue;
+    deps.set(path, rest.trim() ? rest.trim().split(/\s+/) : []);
+    byName.set(path.split('/').pop()!.replace(/\.ko(\.xz|\.zst|\.gz)?$/, '').replace(/-/g, '_'), path);
+  }
+  const order: string[] = [];
+  const seen = new Set<string>();
+  const visit = (p: string) => {
+    if (seen.has(p)) return;
+    seen.add(p);
+    for (const d of deps.get(p) ?? []) visit(d);
+    order.push(p);
+  };
+  for (const w of wanted) {
+    const p = byName.get(w.replace(/-/g, '_'));
+    if (p) visit(p);
+    else if (![...builtin].some((b) => b.endsWith(`/${w}.ko`))) throw new Error(`kernel module ${w} is neither built in nor in modules.dep`);
+  }
+  return order;
+}
+
+/**
+ * The uncompressed ELF kernel inside Debian's bzImage. QEMU boots it through the PVH entry
+ * point (CONFIG_PVH=y), which skips the XZ self-decompression: under TCG that alone took
+ * ~5 s of every boot (measured: kernel entry 5.5 s → 0.4 s after QEMU start).
+ */
+async function extractVmlinux(bzImage: string): Promise<Buffer> {
+  const img = await readFile(bzImage);
+  const off = img.indexOf(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]));
+  if (off < 0) throw new Error(`${bzImage}: no XZ stream found (kernel not XZ-compressed?)`);
+  // xz complains about the bytes after the stream (exit 1) but writes the whole kernel.
+  const r = await execa('xz', ['-dc'], { input: img.subarray(off), encoding: 'buffer', reject: false, maxBuffer: 512 * 1024 * 1024 });
+  const elf = Buffer.from(r.stdout);
+  if (elf.length < 1024 || elf.readUInt32BE(0) !== 0x7f454c46) throw new Error(`${bzImage}: XZ stream did not decompress to an ELF kernel`);
+  return elf;
+}
+
+const SIG_MAGIC = Buffer.from('~Module signature appended~\n');
+/**
+ * Drop a module's appended signature: the guest kernel then skips an RSA verification per
+ * insmod, which is slow under TCG. Unsigned modules load (and taint) unless sig_enforce is on.
+ */
+export function stripModuleSignature(ko: Buffer): Buffer {
+  if (ko.length < SIG_MAGIC.length + 12 || !ko.subarray(ko.length - SIG_MAGIC.length).equals(SIG_MAGIC)) return ko;
+  const info = ko.length - SIG_MAGIC.length - 12; // struct module_signature, sig_len is its last u32 (BE)
+  const sigLen = ko.readUInt32BE(info + 8);
+  return ko.subarray(0, info - sigLen);
+}
+
+async function copyInto(root: string, src: string, dest = src) {
+  const to = join(root, dest);
+  await mkdir(dirname(to), { recursive: true });
+  await copyFile(src, to);
+}
+
+/** The cached image for the current inputs, or undefined if it has not been built. */
+export async function findImage(): Promise<GuestImage | undefined> {
+  const latest = join(imageCacheRoot(), 'latest.json');
+  if (!existsSync(latest)) return undefined;
+  const img = JSON.parse(await readFile(latest, 'utf8')) as GuestImage;
+  return existsSync(img.kernel) && existsSync(img.initrd) ? img : undefined;
+}
+
+export async function buildImage(opts: { force?: boolean; log?: Log } = {}): Promise<GuestImage> {
+  const log = opts.log ?? ((l: string) => process.stderr.write(`[image] ${l}\n`));
+  const kpkg = await kernelPackage();
+  const kdeb = await kernelDeb(kpkg, log);
+  const versions = await packageVersions();
+  const hash = await recipeHash(kdeb, versions);
+  const dir = join(imageCacheRoot(), hash);
+  const metaFile = join(dir, 'image.json');
+  if (!opts.force && existsSync(metaFile)) {
+    const img = JSON.parse(await readFile(metaFile, 'utf8')) as GuestImage;
+    await writeFile(join(imageCacheRoot(), 'latest.json'), JSON.stringify(img, null, 2));
+    log(`up to date: ${dir}`);
+    return img;
+  }
+  const t0 = Date.now();
+  log(`building image ${hash} (kernel ${kpkg})`);
+  const work = `${dir}.tmp-${process.pid}`;
+  await rm(work, { recursive: true, force: true });
+  const kx = join(work, 'kernel-deb');
+  const rootfs = join(work, 'initramfs');
+  const tools = join(work, 'tools');
+  await mkdir(kx, { recursive: true });
+  await execa('dpkg-deb', ['-x', kdeb, kx]);
+  const kver = (await readdir(join(kx, 'lib', 'modules')))[0];
+  await execa('depmod', ['-b', kx, kver]);
+  const modRoot = join(kx, 'lib', 'modules', kver);
+  const builtin = new Set((await readFile(join(modRoot, 'modules.builtin'), 'utf8')).split('\n'));
+  const order = moduleLoadOrder(await readFile(join(modRoot, 'modules.dep'), 'utf8'), GUEST_MODULES, builtin);
+
+  // initramfs: busybox, modules, qemu-ga, the libraries of qemu-ga and node, init.
+  for (const d of ['bin', 'sbin', 'etc', 'proc', 'sys', 'dev', 'run', 'tmp', 'var', 'root', 'lib/modules', 'opt/fth', 'opt/ftharness']) {
+    await mkdir(join(rootfs, d), { recursive: true });
+  }
+  await copyInto(rootfs, '/bin/busybox', 'bin/busybox');
+  await copyInto(rootfs, '/usr/sbin/qemu-ga', 'usr/sbin/qemu-ga');
+  for (const lib of await libClosure(['/usr/sbin/qemu-ga', '/usr/bin/node'])) await copyInto(rootfs, lib);
+  await mkdir(join(rootfs, 'lib64'), { recursive: true });
+  if (!existsSync(join(rootfs, 'lib64/ld-linux-x86-64.so.2'))) await copyInto(rootfs, '/lib64/ld-linux-x86-64.so.2');
+  for (const m of order) {
+    const to = join(rootfs, 'lib/modules', m);
+    await mkdir(dirname(to), { recursive: true });
+    await writeFile(to, stripModuleSignature(await readFile(join(modRoot, m))));
+  }
+  await writeFile(join(rootfs, 'etc/fth-modules'), order.join('\n') + '\n');
+  await writeFile(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+  await writeFile(join(rootfs, 'etc/group'), 'root:x:0:\n');
+  await writeFile(join(rootfs, 'etc/hosts'), '127.0.0.1 localhost\n');
+  await copyInto(rootfs, join(projectRoot(), 'vm-images', 'init.sh'), 'init');
+  await chmod(join(rootfs, 'init'), 0o755);
+  // node lives on the 9p tools tree (99 MB would slow every boot); a stable path in the guest:
+  await mkdir(join(rootfs, 'usr/bin'), { recursive: true });
+  await symlink('/opt/fth/bin/node', join(rootfs, 'usr/bin/node'));
+  await mkdir(join(tools, 'bin'), { recursive: true });
+  await copyFile('/usr/bin/node', join(tools, 'bin/node'));
+  await chmod(join(tools, 'bin/node'), 0o755);
+
+  // Uncompressed newc cpio: unpacking costs nothing under TCG, decompression would.
+  const cpio = await execa('sh', ['-c', 'find . -print0 | sort -z | cpio --null -o -H newc --quiet > ../initrd.img'], { cwd: rootfs });
+  if (cpio.exitCode !== 0) throw new Error(`cpio failed: ${cpio.stderr}`);
+  await writeFile(join(work, 'vmlinux'), await extractVmlinux(join(kx, 'boot', `vmlinuz-${kver}`)));
+  await rm(kx, { recursive: true, force: true });
+  await rm(rootfs, { recursive: true, force: true });
+
+  const img: GuestImage = {
+    hash, dir, kernel: join(dir, 'vmlinux'), initrd: join(dir, 'initrd.img'), toolsDir: join(dir, 'tools'),
+    kernelVersion: kver, packages: { [kpkg]: kdeb.split('_')[1] ?? '', ...versions }, builtAt: new Date().toISOString(),
+  };
+  await writeFile(join(work, 'image.json'), JSON.stringify(img, null, 2));
+  await rm(dir, { recursive: true, force: true });
+  await rename(work, dir);
+  await writeFile(join(imageCacheRoot(), 'latest.json'), JSON.stringify(img, null, 2));
+  log(`built ${dir} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return img;
+}
+

@@ -1,0 +1,38 @@
+// What one run's steps share: the scenario, seed, lab, history, results dir, metrics, checks.
+import type { GuestImage } from '../image/build.js';
+import type { Lab } from '../lab/lab.js';
+import type { Progress } from '../report/progress.js';
+import type { CheckResult, FaultRecord, Metrics } from '../results/types.js';
+import type { Scenario } from '../scenario/load.js';
+import type { VmSpec } from '../vm/spec.js';
+import type { History } from './history.js';
+
+export interface WrittenPattern { vm: string; nvdimm: number; offset: number; bytes: Buffer; sha256: string }
+
+export interface RunContext {
+  scenario: Scenario;
+  seed: number;
+  lab: Lab;
+  history: History;
+  dir: string;
+  image?: GuestImage;
+  specs: Map<string, VmSpec>;
+  metrics: Metrics;
+  checks: CheckResult[];
+  patterns: Map<string, WrittenPattern>;
+  /** power-cut faults still open (VM off), closed by the next boot */
+  openFaults: Map<string, FaultRecord>;
+  progress?: Progress;
+  guestKernel?: string;
+  log: (line: string) => void;
+}
+
+export function addMetric(ctx: RunContext, name: string, unit: string, value: number, description?: string): void {
+  const m = (ctx.metrics[name] ??= { unit, values: [], ...(description ? { description } : {}) });
+  m.values.push(value);
+}
+
+export function addCheck(ctx: RunContext, c: CheckResult): void {
+  ctx.checks.push(c);
+  ctx.history.add('info', 'checker', 'check', { name: c.name, valid: c.valid, message: c.message });
+}

@@ -1,0 +1,71 @@
+// Scenario VM → VmSpec for one run: unique domain names, per-run backing files and ports.
+import { createSocket } from 'node:dgram';
+import { join } from 'node:path';
+import type { GuestImage } from '../image/build.js';
+import type { Lab } from '../lab/lab.js';
+import type { Scenario, VmN } from '../scenario/load.js';
+import type { Accel, NicSpec, VmSpec } from '../vm/spec.js';
+import { projectRoot } from '../util/paths.js';
+
+/** Kernel parameters that shorten a TCG boot (measured: see bench:boot / README). */
+export const FAST_BOOT_ARGS = 'console=ttyS0 quiet mitigations=off tsc=reliable no_timer_check nowatchdog audit=0 acpi=noirq rcupdate.rcu_expedited=1 cryptomgr.notests';
+/** Guest address of a VM's n-th point-to-point link NIC (eth1, eth2, …). */
+export const linkAddress = (vmIndex: number) => `169.254.77.${vmIndex + 1}`;
+
+async function freeUdpPort(): Promise<number> {
+  const s = createSocket('udp4');
+  await new Promise<void>((res, rej) => s.bind(0, '127.0.0.1', () => res()).once('error', rej));
+  const { port } = s.address();
+  await new Promise<void>((res) => s.close(() => res()));
+  return port;
+}
+
+export interface PlannedVm { key: string; spec: VmSpec; vm: VmN }
+
+export async function planVms(s: Scenario, lab: Lab, image: GuestImage | undefined, accel: Accel, resultsDir: string): Promise<PlannedVm[]> {
+  // One UDP port per (vm, peer) link end, allocated up front so both ends agree.
+  const port = new Map<string, number>();
+  for (const vm of s.vms) for (const n of vm.nics) if (n.kind === 'link') port.set(`${vm.name}->${n.peer}`, await freeUdpPort());
+  return s.vms.map((vm, vi) => {
+    const nics: NicSpec[] = [];
+    const net: string[] = [];
+    vm.nics.forEach((n) => {
+      const ifc = `eth${nics.length}`;
+      if (n.kind === 'user') {
+        nics.push({ kind: 'user' });
+        net.push(`${ifc},10.0.2.15/24,10.0.2.2`);
+      } else {
+        const back = port.get(`${n.peer}->${vm.name}`);
+        if (back === undefined) throw new Error(`VM ${vm.name} links to ${n.peer}, but ${n.peer} has no link back to ${vm.name}`);
+        nics.push({ kind: 'udp', localPort: port.get(`${vm.name}->${n.peer}`)!, remotePort: back });
+        net.push(`${ifc},${linkAddress(vi)}/24`);
+      }
+    });
+    const shares = [];
+    if (!s.image && image) shares.push({ tag: 'fthimage', hostDir: image.toolsDir, readonly: true });
+    if (vm.code) shares.push({ tag: 'fthcode', hostDir: projectRoot(), readonly: true });
+    const mounts = shares.map((sh) => `${sh.tag},${sh.tag === 'fthimage' ? '/opt/fth' : '/opt/ftharness'}`);
+    const name = lab.domainName(vm.name);
+    const boot: VmSpec['boot'] = s.image
+      ? { kind: 'disk', path: join(lab.workDir, `${vm.name}.overlay.qcow2`), format: 'qcow2' }
+      : {
+          kind: 'kernel', kernel: image!.kernel, initrd: image!.initrd,
+          cmdline: `${FAST_BOOT_ARGS} fth.hostname=${vm.name}${net.length ? ` fth.net=${net.join(';')}` : ''}${mounts.length ? ` fth.9p=${mounts.join(';')}` : ''}`,
+        };
+    const spec: VmSpec = {
+      name, vcpus: vm.vcpus, memoryMiB: vm.memoryMiB, accel,
+      numa: vm.numa ? {
+        cells: vm.numa.map((c, id) => ({ id, cpus: c.cpus, memoryMiB: c.memoryMiB, distances: c.distances ? Object.fromEntries(c.distances.map((d, j) => [j, d])) : undefined })),
+        hmat: vm.hmat?.map((h) => ({ initiator: h.initiator, target: h.target, type: h.type, latencyNs: h.latency, bandwidthMiBs: h.bandwidth })),
+      } : undefined,
+      nvdimms: vm.nvdimms.map((n, i) => ({
+        sizeMiB: n.sizeMiB, node: n.node, labelSizeKiB: n.labelKiB || undefined, access: n.access,
+        backingFile: join(lab.workDir, `${vm.name}-nvdimm${i}.img`),
+      })),
+      nics, shares, boot,
+      consoleLog: join(resultsDir, `${vm.name}.console.log`),
+      description: `ftharness run ${lab.runId} pid ${process.pid} scenario ${s.name}`,
+    };
+    return { key: vm.name, spec, vm };
+  });
+}

@@ -1,0 +1,144 @@
+// One run of one scenario: plan → lab → steps (history) → checks → verdict → results dir.
+// The lab is always closed, whatever happened; the verdict keeps error (harness/infra) apart
+// from fail (an invariant was violated).
+import { randomInt } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { findImage, type GuestImage } from '../image/build.js';
+import { Lab } from '../lab/lab.js';
+import type { Progress } from '../report/progress.js';
+import { createRunDir, writeRunResult } from '../results/store.js';
+import type { Dimensions, RunResult, Verdict } from '../results/types.js';
+import type { Scenario } from '../scenario/load.js';
+import { redact } from '../util/redact.js';
+import { detectAccel, hostVersions } from '../vm/libvirt.js';
+import type { RunContext } from './context.js';
+import { History } from './history.js';
+import { planVms } from './plan.js';
+import { describeStep, runStep } from './steps.js';
+import { hostname, release } from 'node:os';
+import { projectRoot } from '../util/paths.js';
+
+export interface RunOptions {
+  runIndex: number;
+  runs: number;
+  seed?: number;
+  outRoot: string;
+  keep?: boolean;
+  progress?: Progress;
+  log?: (line: string) => void;
+  /** Called with the lab as soon as it exists (signal handlers close it). */
+  onLab?: (lab: Lab) => void;
+}
+
+export interface RunOutcome { result: RunResult; dir: string }
+
+let gitRev: Promise<string | undefined> | undefined;
+function gitRevision() {
+  gitRev ??= execa('git', ['rev-parse', '--short', 'HEAD'], { cwd: projectRoot(), reject: false }).then((r) => (r.exitCode === 0 ? r.stdout.trim() : undefined));
+  return gitRev;
+}
+
+async function dimensions(ctx: RunContext | undefined, accel: 'tcg' | 'kvm', image?: GuestImage): Promise<Dimensions> {
+  const v = await hostVersions().catch(() => ({ qemu: 'unknown', libvirt: 'unknown' }));
+  return {
+    accel,
+    // Guest NUMA cells and NVDIMMs are QEMU's inventions here: no host node pinning.
+    topology: 'emulated',
+    host: hostname(), hostKernel: release(), qemu: v.qemu, libvirt: v.libvirt,
+    guestKernel: ctx?.guestKernel, gitRevision: await gitRevision(),
+    ...(image ? { guestImage: image.hash } : {}),
+  };
+}
+
+export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcome> {
+  const log = o.log ?? (() => undefined);
+  const seed = o.seed ?? s.seed ?? randomInt(2 ** 31);
+  const startedAt = new Date();
+  const dir = await createRunDir(o.outRoot, s.name, o.runIndex, startedAt);
+  const history = new History();
+  const accel = detectAccel();
+  let verdict: Verdict = 'pass';
+  let reason = '';
+  let ctx: RunContext | undefined;
+  let lab: Lab | undefined;
+  let image: GuestImage | undefined;
+  o.progress?.start(s.name, o.runIndex, o.runs);
+  try {
+    image = s.image ? undefined : await findImage();
+    if (!s.image && !image) throw new Error('no guest image: run `ftharness image build` (or harness/setup.sh)');
+    lab = await Lab.open();
+    o.onLab?.(lab);
+    history.add('info', 'harness', 'run-start', { runId: lab.runId, seed, accel });
+    const planned = await planVms(s, lab, image, accel, dir);
+    ctx = {
+      scenario: s, seed, lab, history, dir, image, specs: new Map(planned.map((p) => [p.key, p.spec])),
+      metrics: {}, checks: [], patterns: new Map(), openFaults: new Map(), progress: o.progress, log,
+    };
+    for (const p of planned) {
+      for (const nv of p.spec.nvdimms) {
+        // A fresh, sparse, all-zero backing file: anything non-zero later was written by the guest.
+        await execa('truncate', ['-s', `${nv.sizeMiB}M`, nv.backingFile]);
+      }
+      if (p.spec.boot.kind === 'disk') {
+        await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', s.image!.format, '-b', s.image!.disk, p.spec.boot.path]);
+      }
+      await lab.defineVm(p.key, p.spec, join(dir, `${p.key}.domain.xml`));
+    }
+    for (const [i, step] of s.steps.entries()) {
+      o.progress?.step(`${i + 1}/${s.steps.length} ${describeStep(step)}`);
+      await runStep(ctx, step);
+    }
+    const failed = ctx.checks.filter((c) => c.valid === false);
+    if (failed.length) {
+      verdict = 'fail';
+      reason = `${failed.length} check(s) failed: ${failed[0].name}: ${failed[0].message}`;
+    } else {
+      const unknown = ctx.checks.filter((c) => c.valid === 'unknown').length;
+      reason = `${ctx.checks.length} check(s) passed${unknown ? ` (${unknown} unknown)` : ''}`;
+    }
+  } catch (e) {
+    verdict = 'error';
+    reason = redact((e as Error).message);
+    history.add('info', 'harness', 'error', { error: reason });
+  } finally {
+    if (lab) {
+      // Artefacts before teardown: the live XML and agent transcripts exist only now.
+      for (const [key, vm] of lab.vms) {
+        await vm.liveXml().then((x) => writeFile(join(dir, `${key}.live.xml`), x)).catch(() => undefined);
+        await writeFile(join(dir, `${key}.agent.jsonl`), redact(vm.agent.transcript.map((t) => JSON.stringify(t)).join('\n') + '\n'));
+      }
+      if (!o.keep) {
+        const problems = await lab.close(log);
+        if (problems.length && verdict !== 'fail') {
+          verdict = 'error';
+          reason = `cleanup failed: ${problems.join('; ')}`;
+        }
+      } else log(`--keep: leaving ${lab.workDir} and domains of run ${lab.runId} (remove with ftharness clean --all)`);
+    }
+  }
+  const finishedAt = new Date();
+  const artefacts: Record<string, string> = {};
+  for (const vm of s.vms) {
+    artefacts[`${vm.name} console`] = `${vm.name}.console.log`;
+    artefacts[`${vm.name} domain XML`] = `${vm.name}.domain.xml`;
+    artefacts[`${vm.name} live domain XML`] = `${vm.name}.live.xml`;
+    artefacts[`${vm.name} agent transcript`] = `${vm.name}.agent.jsonl`;
+  }
+  artefacts.history = 'history.jsonl';
+  const result: RunResult = {
+    schemaVersion: 1,
+    scenario: { name: s.name, file: s.file, description: s.description },
+    runId: lab?.runId ?? 'not-started', runIndex: o.runIndex, runs: o.runs, seed,
+    startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - startedAt.getTime(),
+    verdict, reason,
+    checks: ctx?.checks ?? [], metrics: ctx?.metrics ?? {},
+    dimensions: await dimensions(ctx, accel, image),
+    history: history.events, faults: history.faults, artefacts,
+  };
+  await writeFile(join(dir, 'history.jsonl'), redact(history.events.map((e) => JSON.stringify(e)).join('\n') + '\n'));
+  await writeRunResult(dir, result);
+  o.progress?.done(verdict, reason);
+  return { result, dir };
+}

@@ -1,0 +1,107 @@
+// Step executors, one per scenario step kind. A step that cannot be carried out throws
+// (→ verdict error); a step that observes a violated invariant records a failed check (→ fail).
+import { checkBackingFile } from '../checkers/backing-file.js';
+import { checkTopology } from '../checkers/topology.js';
+import type { Step, StepKind } from '../scenario/schema.js';
+import { sizeBytes } from '../scenario/load.js';
+import { addCheck, addMetric, type RunContext } from './context.js';
+import { patternBytes, sha256 } from './patterns.js';
+
+type Exec<K extends StepKind> = (ctx: RunContext, step: Extract<Step, { do: K }>) => Promise<void>;
+type Registry = { [K in StepKind]: Exec<K> };
+
+const BLOCK = 4096;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const spec = (ctx: RunContext, vm: string) => ctx.specs.get(vm)!;
+
+export const STEP_EXECUTORS: Registry = {
+  async boot(ctx, s) {
+    const vm = ctx.lab.vm(s.vm);
+    const t = await ctx.history.op(s.vm, 'boot', undefined, () => vm.boot((s.timeout ?? 120) * 1000));
+    const cut = ctx.openFaults.get(s.vm);
+    if (cut) { ctx.history.faultEnd(cut); ctx.openFaults.delete(s.vm); }
+    addMetric(ctx, 'boot_to_agent_ms', 'ms', t.startToAgentMs, 'domain start → guest agent answers guest-ping');
+    ctx.guestKernel ??= (await vm.agent.sh('uname -r')).trim();
+  },
+
+  async 'power-cut'(ctx, s) {
+    const vm = ctx.lab.vm(s.vm);
+    const f = ctx.history.faultStart('power-cut', `power cut ${s.vm}`, { vm: s.vm });
+    await ctx.history.op('nemesis', 'virsh-destroy', { vm: s.vm }, () => vm.destroy());
+    ctx.openFaults.set(s.vm, f);
+  },
+
+  async exec(ctx, s) {
+    const vm = ctx.lab.vm(s.vm);
+    const r = await ctx.history.op(s.vm, 'exec', { cmd: s.cmd }, async () => {
+      const res = await vm.agent.exec('/bin/sh', ['-c', s.cmd], { timeoutMs: (s.timeout ?? 60) * 1000 });
+      return { exitCode: res.exitCode, stdout: res.stdout.slice(0, 2000), stderr: res.stderr.slice(0, 2000) };
+    });
+    const want = s.exit ?? 0;
+    addCheck(ctx, {
+      name: `exec on ${s.vm}: ${s.cmd.slice(0, 60)}`, valid: r.exitCode === want,
+      message: r.exitCode === want ? `exit ${r.exitCode}` : `exit ${r.exitCode}, expected ${want}: ${(r.stderr || r.stdout).trim().slice(0, 300)}`,
+      evidence: r,
+    });
+  },
+
+  async 'pmem-write'(ctx, s) {
+    const vm = ctx.lab.vm(s.vm);
+    const nvdimm = s.nvdimm ?? 0;
+    const offset = sizeBytes(s.offset ?? 0);
+    const bytes = patternBytes(ctx.seed, s.pattern, sizeBytes(s.length));
+    const dev = `/dev/pmem${nvdimm}`;
+    const tmp = `/tmp/fth-pattern-${s.pattern}`;
+    const t0 = Date.now();
+    await ctx.history.op(s.vm, 'pmem-write', { pattern: s.pattern, dev, offset, length: bytes.length, sha256: sha256(bytes) }, async () => {
+      await vm.agent.writeFile(tmp, bytes);
+      // O_DIRECT + fsync: the bytes must be in the NVDIMM, not in the guest's page cache.
+      await vm.agent.sh(`dd if=${tmp} of=${dev} bs=${BLOCK} seek=${offset / BLOCK} count=${bytes.length / BLOCK} oflag=direct conv=notrunc,fsync 2>&1 && rm -f ${tmp}`);
+    });
+    addMetric(ctx, 'pmem_write_ms', 'ms', Date.now() - t0, 'pattern upload through the agent + O_DIRECT write');
+    ctx.patterns.set(s.pattern, { vm: s.vm, nvdimm, offset, bytes, sha256: sha256(bytes) });
+  },
+
+  async 'check-pmem'(ctx, s) {
+    const p = ctx.patterns.get(s.pattern)!;
+    const vm = ctx.lab.vm(s.vm);
+    const dev = `/dev/pmem${p.nvdimm}`;
+    const out = await ctx.history.op(s.vm, 'pmem-read', { pattern: s.pattern, dev }, () =>
+      vm.agent.sh(`dd if=${dev} bs=${BLOCK} skip=${p.offset / BLOCK} count=${p.bytes.length / BLOCK} iflag=direct 2>/dev/null | sha256sum`));
+    const got = out.trim().split(/\s+/)[0];
+    addCheck(ctx, {
+      name: `guest reads ${s.pattern} from ${dev} on ${s.vm}`, valid: got === p.sha256,
+      message: got === p.sha256 ? 'sha256 matches the pattern' : `sha256 ${got} read in the guest, pattern is ${p.sha256}`,
+      evidence: { dev, offset: p.offset, length: p.bytes.length, expected: p.sha256, actual: got },
+    });
+  },
+
+  async 'check-backing-file'(ctx, s) {
+    const p = ctx.patterns.get(s.pattern)!;
+    const file = spec(ctx, s.vm).nvdimms[p.nvdimm].backingFile;
+    // The named pattern must be there; other patterns written to this NVDIMM may be too, and
+    // nothing else may be non-zero.
+    const regions = [...ctx.patterns.entries()]
+      .filter(([name, w]) => name === s.pattern || (w.vm === s.vm && w.nvdimm === p.nvdimm))
+      .map(([name, w]) => ({ name, offset: w.offset, bytes: w.bytes }));
+    addCheck(ctx, await checkBackingFile(file, regions, true));
+  },
+
+  async 'check-topology'(ctx, s) {
+    const vm = ctx.lab.vm(s.vm);
+    addCheck(ctx, await checkTopology(s.vm, spec(ctx, s.vm), await vm.liveXml(), vm.agent));
+  },
+
+  async sleep(_ctx, s) {
+    await sleep(s.ms);
+  },
+};
+
+export function describeStep(s: Step): string {
+  return 'vm' in s ? `${s.do} ${s.vm}` : s.do;
+}
+
+export async function runStep(ctx: RunContext, s: Step): Promise<void> {
+  const exec = STEP_EXECUTORS[s.do] as Exec<StepKind>;
+  await exec(ctx, s as never);
+}

@@ -1,0 +1,157 @@
+// qemu-guest-agent client. The bindings have no agent call, so each command goes through
+// `virsh qemu-agent-command` (one short process per call; fine for control traffic — bulk data
+// never travels this way). Every call is kept in a transcript (secrets redacted) for results.
+import { redact } from '../util/redact.js';
+import { virsh } from './libvirt.js';
+
+export class AgentError extends Error {
+  constructor(readonly domain: string, readonly command: string, message: string) {
+    super(`guest agent of ${domain}: ${command}: ${message}`);
+  }
+}
+
+export interface ExecResult {
+  exitCode: number;
+  /** set when the process was killed by a signal */
+  signal?: number;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+export interface TranscriptEntry {
+  time: string;
+  command: string;
+  args?: unknown;
+  ok: boolean;
+  result?: unknown;
+  error?: string;
+  ms: number;
+}
+
+/** Largest chunk per guest-file-write: base64 of it must stay under Linux's 128 KiB argv limit. */
+const FILE_CHUNK = 48 * 1024;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class GuestAgent {
+  readonly transcript: TranscriptEntry[] = [];
+
+  constructor(readonly domain: string) {}
+
+  /** One raw agent command; `timeoutS` bounds the agent's answer (libvirt side). */
+  async command<T = unknown>(execute: string, args?: Record<string, unknown>, timeoutS = 10, quietArgs = false): Promise<T> {
+    const t0 = Date.now();
+    const payload = JSON.stringify(args ? { execute, arguments: args } : { execute });
+    const r = await virsh(['qemu-agent-command', this.domain, '--timeout', String(timeoutS), payload], { timeoutMs: (timeoutS + 10) * 1000 });
+    const entry: TranscriptEntry = {
+      time: new Date(t0).toISOString(), command: execute, ok: r.exitCode === 0, ms: Date.now() - t0,
+      args: quietArgs ? '(elided)' : args ? JSON.parse(redact(JSON.stringify(args))) : undefined,
+    };
+    if (r.exitCode !== 0) {
+      entry.error = redact(String(r.stderr || r.stdout || `virsh exit ${r.exitCode}`).replace(/^error: /gm, '').trim());
+      this.transcript.push(entry);
+      throw new AgentError(this.domain, execute, entry.error);
+    }
+    const ret = (JSON.parse(r.stdout) as { return: T }).return;
+    if (execute !== 'guest-file-read') entry.result = JSON.parse(redact(JSON.stringify(ret ?? null)));
+    this.transcript.push(entry);
+    return ret;
+  }
+
+  async ping(timeoutS = 2): Promise<void> {
+    await this.command('guest-ping', undefined, timeoutS);
+  }
+
+  /** Poll until the agent answers; resolves with the ms waited. */
+  async waitReady(timeoutMs: number, isAlive: () => Promise<boolean> = async () => true): Promise<number> {
+    const t0 = Date.now();
+    let last = '';
+    while (Date.now() - t0 < timeoutMs) {
+      try {
+        await this.ping(1);
+        return Date.now() - t0;
+      } catch (e) {
+        last = (e as Error).message;
+        if (!(await isAlive())) throw new AgentError(this.domain, 'wait-ready', 'domain stopped before the agent answered');
+        await sleep(50);
+      }
+    }
+    throw new AgentError(this.domain, 'wait-ready', `no answer within ${timeoutMs} ms (last: ${last})`);
+  }
+
+  /** Run a program in the guest, wait for it, return exit code and captured output. */
+  async exec(path: string, args: string[] = [], opts: { env?: Record<string, string>; input?: Buffer | string; timeoutMs?: number } = {}): Promise<ExecResult> {
+    const t0 = Date.now();
+    const req: Record<string, unknown> = { path, arg: args, 'capture-output': true };
+    if (opts.env) req.env = Object.entries(opts.env).map(([k, v]) => `${k}=${v}`);
+    if (opts.input !== undefined) req['input-data'] = Buffer.from(opts.input).toString('base64');
+    const { pid } = await this.command<{ pid: number }>('guest-exec', req);
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    let wait = 20;
+    for (;;) {
+      const st = await this.command<{ exited: boolean; exitcode?: number; signal?: number; 'out-data'?: string; 'err-data'?: string }>('guest-exec-status', { pid });
+      if (st.exited) {
+        return {
+          exitCode: st.exitcode ?? -1,
+          signal: st.signal,
+          stdout: Buffer.from(st['out-data'] ?? '', 'base64').toString(),
+          stderr: Buffer.from(st['err-data'] ?? '', 'base64').toString(),
+          durationMs: Date.now() - t0,
+        };
+      }
+      if (Date.now() - t0 > timeoutMs) {
+        // Best effort: the guest process keeps running, but we stop waiting and say so.
+        throw new AgentError(this.domain, `exec ${path}`, `still running after ${timeoutMs} ms (pid ${pid})`);
+      }
+      await sleep(wait);
+      wait = Math.min(wait * 2, 250);
+    }
+  }
+
+  /** exec through /bin/sh -c; throws with the output when the exit code is not 0. */
+  async sh(script: string, opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<string> {
+    const r = await this.exec('/bin/sh', ['-c', script], opts);
+    if (r.exitCode !== 0) {
+      throw new AgentError(this.domain, `sh ${script.slice(0, 80)}`, `exit ${r.exitCode}${r.signal ? ` signal ${r.signal}` : ''}: ${redact(r.stderr.trim() || r.stdout.trim())}`);
+    }
+    return r.stdout;
+  }
+
+  /** Start a long-running program in the background (its output goes to logFile in the guest). */
+  async spawn(cmdline: string, logFile: string, env?: Record<string, string>): Promise<void> {
+    await this.command('guest-exec', {
+      path: '/bin/sh', arg: ['-c', `${cmdline} >>${logFile} 2>&1 &`], 'capture-output': false,
+      ...(env ? { env: Object.entries(env).map(([k, v]) => `${k}=${v}`) } : {}),
+    });
+  }
+
+  async readFile(path: string): Promise<Buffer> {
+    const h = await this.command<number>('guest-file-open', { path, mode: 'r' });
+    const parts: Buffer[] = [];
+    try {
+      for (;;) {
+        const r = await this.command<{ count: number; 'buf-b64': string; eof: boolean }>('guest-file-read', { handle: h, count: FILE_CHUNK });
+        parts.push(Buffer.from(r['buf-b64'], 'base64'));
+        if (r.eof || r.count === 0) break;
+      }
+    } finally {
+      await this.command('guest-file-close', { handle: h }).catch(() => undefined);
+    }
+    return Buffer.concat(parts);
+  }
+
+  async writeFile(path: string, data: Buffer | string, mode: 'w' | 'a' | 'r+' = 'w'): Promise<void> {
+    const buf = Buffer.from(data);
+    const h = await this.command<number>('guest-file-open', { path, mode });
+    try {
+      for (let off = 0; off < buf.length || off === 0; off += FILE_CHUNK) {
+        const part = buf.subarray(off, off + FILE_CHUNK);
+        await this.command('guest-file-write', { handle: h, 'buf-b64': part.toString('base64') }, 10, true);
+        if (buf.length === 0) break;
+      }
+      await this.command('guest-file-flush', { handle: h });
+    } finally {
+      await this.command('guest-file-close', { handle: h }).catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,92 @@
+// VmSpec: everything the VM layer needs to make a libvirt domain. It knows nothing of scenarios.
+
+export type Accel = 'kvm' | 'tcg';
+
+export interface NumaCell {
+  id: number;
+  /** vCPU ids in this cell */
+  cpus: number[];
+  memoryMiB: number;
+  /** SLIT distances to every cell id (including itself, normally 10) */
+  distances?: Record<number, number>;
+}
+
+/** One HMAT entry (ACPI Heterogeneous Memory Attribute Table), initiator cell → target cell. */
+export interface HmatEntry {
+  initiator: number;
+  target: number;
+  type: 'access' | 'read' | 'write';
+  latencyNs?: number;
+  bandwidthMiBs?: number;
+}
+
+export interface NvdimmSpec {
+  sizeMiB: number;
+  /** Host file that backs the NVDIMM: the ground truth of what the guest's PMEM holds. */
+  backingFile: string;
+  /** Guest NUMA node the NVDIMM belongs to */
+  node: number;
+  /** Label area size; 0 = no labels (one namespace covering the device, /dev/pmemN appears at once) */
+  labelSizeKiB?: number;
+  /** shared (MAP_SHARED): guest writes land in backingFile and survive a power cut */
+  access?: 'shared' | 'private';
+}
+
+export type NicSpec =
+  /** QEMU user-mode networking: guest 10.0.2.15, host loopback reachable as 10.0.2.2 */
+  | { kind: 'user'; mac?: string }
+  /** Point-to-point L2 link to another guest, tunnelled over UDP on host loopback */
+  | { kind: 'udp'; localPort: number; remotePort: number; mac?: string };
+
+export interface ShareSpec {
+  /** 9p mount tag */
+  tag: string;
+  hostDir: string;
+  readonly: boolean;
+}
+
+export type BootSpec =
+  | { kind: 'kernel'; kernel: string; initrd: string; cmdline: string }
+  /** A disk image (e.g. a lab's qcow2 cloud image with qemu-guest-agent installed). */
+  | { kind: 'disk'; path: string; format: 'qcow2' | 'raw' };
+
+export interface VmSpec {
+  name: string;
+  vcpus: number;
+  /** Guest RAM in MiB (sum of NUMA cells when cells are given) */
+  memoryMiB: number;
+  numa?: { cells: NumaCell[]; hmat?: HmatEntry[] };
+  nvdimms: NvdimmSpec[];
+  nics: NicSpec[];
+  shares: ShareSpec[];
+  boot: BootSpec;
+  /** Serial console is written here (host file). */
+  consoleLog: string;
+  accel: Accel;
+  /** Free-form metadata stored in the domain's <description> (e.g. the owning run id). */
+  description?: string;
+}
+
+/** Memory hotplug slots libvirt/QEMU reserve for NVDIMMs (maxMemory slots). */
+export const MEMORY_SLOTS = 16;
+
+/** Sanity rules the XML cannot express; returns problems as "field: reason". */
+export function specProblems(s: VmSpec): string[] {
+  const p: string[] = [];
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(s.name)) p.push(`name: "${s.name}" is not a valid domain name`);
+  if (s.vcpus < 1) p.push('vcpus: must be at least 1');
+  if (s.numa) {
+    const ids = new Set(s.numa.cells.map((c) => c.id));
+    const cpus = s.numa.cells.flatMap((c) => c.cpus);
+    s.numa.cells.forEach((c, i) => { if (c.cpus.length === 0) p.push(`numa.cells[${i}].cpus: a cell needs at least one vCPU`); });
+    if (new Set(cpus).size !== cpus.length) p.push('numa.cells: a vCPU is in more than one cell');
+    if (cpus.some((c) => c >= s.vcpus)) p.push(`numa.cells: vCPU id beyond vcpus (${s.vcpus})`);
+    const sum = s.numa.cells.reduce((a, c) => a + c.memoryMiB, 0);
+    if (sum !== s.memoryMiB) p.push(`numa.cells: memory adds up to ${sum} MiB, not memoryMiB ${s.memoryMiB}`);
+    s.nvdimms.forEach((n, i) => { if (!ids.has(n.node)) p.push(`nvdimms[${i}].node: no NUMA cell ${n.node}`); });
+  } else if (s.nvdimms.length) {
+    p.push('nvdimms: NVDIMMs need NUMA cells (libvirt memory devices require guest NUMA)');
+  }
+  if (s.nvdimms.length > MEMORY_SLOTS) p.push(`nvdimms: at most ${MEMORY_SLOTS}`);
+  return p;
+}

@@ -1,0 +1,62 @@
+#!/bin/busybox sh
+# /init of the ftharness guest initramfs. Goal: "agent ready" as fast as possible under TCG,
+# with no login and no console scraping. Everything it needs is in the initramfs; the big
+# Node runtime comes from a read-only 9p share of the image (tag fthimage) mounted later.
+#
+# Kernel command line parameters read here:
+#   fth.net=IFACE,ADDR/PREFIX[,GATEWAY];...   static addresses (no DHCP client needed)
+#   fth.9p=TAG,MOUNTPOINT;...                  read-only 9p shares to mount
+#   fth.hostname=NAME
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin:/opt/fth/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mkdir -p /dev/pts /dev/shm /run /tmp /var/run /var/tmp
+mount -t devpts devpts /dev/pts
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /dev/shm
+
+param() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
+
+# Modules in dependency order, resolved on the host at build time (see src/image/build.ts).
+while read -r ko; do insmod "/lib/modules/$ko" 2>/dev/null; done < /etc/fth-modules
+
+hn=$(param fth.hostname); [ -n "$hn" ] && hostname "$hn"
+
+# The guest agent is what "ready" means: start it as soon as its port exists.
+start_agent() {
+  for i in $(seq 1 200); do
+    for p in /sys/class/virtio-ports/*; do
+      [ -f "$p/name" ] || continue
+      if [ "$(cat "$p/name")" = org.qemu.guest_agent.0 ]; then
+        qemu-ga -m virtio-serial -p "/dev/$(basename "$p")" -t /run -f /run/qemu-ga.pid -r &
+        return 0
+      fi
+    done
+    sleep 0.05
+  done
+  echo "fth-init: no guest agent port" > /dev/console
+}
+start_agent
+
+ip link set lo up
+for spec in $(param fth.net | tr ';' ' '); do
+  IFS=, read -r ifc addr gw <<EOF
+$spec
+EOF
+  ip link set "$ifc" up && ip addr add "$addr" dev "$ifc"
+  [ -n "$gw" ] && ip route add default via "$gw"
+done
+
+for spec in $(param fth.9p | tr ';' ' '); do
+  IFS=, read -r tag mnt <<EOF
+$spec
+EOF
+  mkdir -p "$mnt" && mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 "$tag" "$mnt"
+done
+echo "fth-init: up $(cut -d' ' -f1 /proc/uptime)s" > /dev/console
+
+# Keep PID 1 alive; reap orphans.
+while true; do sleep 3600; done
