@@ -1,10 +1,10 @@
 // Two-sided topology check: what libvirt made of the spec (live domain XML), what QEMU was
 // started with (its command line, read from /proc), and what the guest kernel sees (sysfs).
 import { readFile } from 'node:fs/promises';
-import { create } from 'xmlbuilder2';
 import type { CheckResult } from '../results/types.js';
 import type { GuestAgent } from '../vm/agent.js';
 import type { VmSpec } from '../vm/spec.js';
+import { parseDomainXml } from '../vm/xml.js';
 
 const asArray = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
@@ -15,7 +15,7 @@ export async function qemuCommandLine(domain: string): Promise<string[]> {
 
 function hostSide(spec: VmSpec, liveXml: string, cmdline: string[]): string[] {
   const bad: string[] = [];
-  const dom = create(liveXml).end({ format: 'object' }) as any;
+  const dom = parseDomainXml(liveXml);
   const cells = asArray(dom.domain?.cpu?.numa?.cell);
   const want = spec.numa?.cells ?? [];
   if (cells.length !== want.length) bad.push(`domain XML has ${cells.length} NUMA cells, spec ${want.length}`);

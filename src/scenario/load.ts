@@ -175,7 +175,7 @@ function normalise(s: ScenarioFile, file: string): Scenario {
 /** Parse and validate scenario text. Throws ScenarioError listing every problem found. */
 export function parseScenario(text: string, file: string): Scenario {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter: lc });
   if (doc.errors.length) {
     throw new ScenarioError(file, doc.errors.map((e) => ({ path: '', message: `YAML: ${e.message.split('\n')[0]}`, line: e.linePos?.[0].line })));
   }

@@ -1,6 +1,7 @@
 // VmSpec → libvirt domain XML (built as an object tree and serialised by xmlbuilder2, so every
 // value is escaped by the library, never by string concatenation).
 import { create } from 'xmlbuilder2';
+import { XMLParser } from 'fast-xml-parser';
 import { MEMORY_SLOTS, type NicSpec, type VmSpec } from './spec.js';
 
 type Node = Record<string, unknown>;
@@ -94,4 +95,11 @@ export function renderDomainXml(s: VmSpec): string {
     devices,
   };
   return create({ version: '1.0' }, { domain }).end({ prettyPrint: true, headless: true });
+}
+
+const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', textNodeName: '#', parseTagValue: false, parseAttributeValue: false });
+/** Parse domain XML (ours or libvirt's live XML) into the same object shape we render from. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function parseDomainXml(xml: string): any {
+  return parser.parse(xml);
 }

@@ -1,0 +1,139 @@
+// Real-VM integration tests of the foundation: the smoke scenario end to end through the CLI,
+// cleanup on SIGTERM, concurrent runs, and bad input starting nothing.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { cli, CLI, domainNames, ownershipOfPid, qemuProcessesOf, sleep, tmpDir } from '../helpers.js';
+import type { RunResult } from '../../src/results/types.js';
+
+describe('@vm foundation on real guests', function () {
+  this.timeout(300_000);
+
+  it('smoke.yaml passes two-sided and leaves nothing behind', async () => {
+    const out = tmpDir();
+    const r = await cli(['run', 'scenarios/smoke.yaml', '--json', '--out', out, '--seed', '7']);
+    assert.equal(r.exitCode, 0, r.all);
+    const summary = JSON.parse(r.stdout);
+    assert.equal(summary.verdict, 'pass');
+    const run = summary.runs[0];
+    const res = JSON.parse(readFileSync(join(run.dir, 'results.json'), 'utf8')) as RunResult;
+    // Every check ran and held: topology (XML + QEMU + guest sysfs), backing file, guest read-back.
+    const names = res.checks.map((c) => c.name);
+    assert.ok(names.some((n) => n.startsWith('topology of guest')), names.join());
+    assert.ok(names.some((n) => n.startsWith('backing file holds p1')), names.join());
+    assert.ok(names.some((n) => n.startsWith('guest reads p1')), names.join());
+    assert.ok(res.checks.every((c) => c.valid === true));
+    const topo = res.checks.find((c) => c.name.startsWith('topology'))!.evidence as any;
+    assert.equal(topo.guest.nodes.length, 2);
+    assert.deepEqual(topo.guest.pmem, [{ dev: 'pmem0', bytes: 256 * 2 ** 20, node: 1 }]);
+    assert.equal(res.metrics.boot_to_agent_ms.values.length, 2);
+    assert.equal(res.dimensions.accel, existsSync('/dev/kvm') ? 'kvm' : 'tcg');
+    assert.equal(res.dimensions.topology, 'emulated');
+    assert.match(res.dimensions.guestKernel ?? '', /^\d+\.\d+/);
+    assert.ok(res.faults.some((f) => f.kind === 'power-cut' && f.end !== undefined));
+    for (const a of ['guest.console.log', 'guest.domain.xml', 'guest.live.xml', 'guest.agent.jsonl', 'history.jsonl']) {
+      assert.ok(existsSync(join(run.dir, a)), `artefact ${a}`);
+    }
+    assert.match(readFileSync(join(run.dir, 'guest.console.log'), 'utf8'), /fth-init: up/);
+    assert.ok(!(await domainNames()).some((d) => d.includes(res.runId)), 'domain left behind');
+    assert.deepEqual(await qemuProcessesOf(res.runId), []);
+  });
+
+  it('the backing-file checker can fail: a pattern overwritten in the guest gives verdict fail, exit 1', async () => {
+    const dir = tmpDir();
+    const f = join(dir, 'overwritten.yaml');
+    writeFileSync(f, `
+name: overwritten
+vms:
+  - name: g
+    vcpus: 1
+    memory: 384MiB
+    numa: [{ cpus: [0], memory: 384MiB }]
+    nvdimms: [{ size: 16MiB, node: 0 }]
+steps:
+  - { do: boot, vm: g }
+  - { do: pmem-write, vm: g, pattern: a, length: 64KiB }
+  - { do: exec, vm: g, cmd: "dd if=/dev/urandom of=/dev/pmem0 bs=4096 count=1 oflag=direct conv=notrunc,fsync 2>/dev/null" }
+  - { do: power-cut, vm: g }
+  - { do: check-backing-file, vm: g, pattern: a }
+`);
+    const r = await cli(['run', f, '--json', '--out', join(dir, 'out'), '--no-report']);
+    assert.equal(r.exitCode, 1, r.all);
+    const summary = JSON.parse(r.stdout);
+    assert.equal(summary.verdict, 'fail');
+    const res = JSON.parse(readFileSync(join(summary.runs[0].dir, 'results.json'), 'utf8')) as RunResult;
+    const c = res.checks.find((x) => x.name.startsWith('backing file'))!;
+    assert.equal(c.valid, false);
+    assert.ok((c.evidence as any).a.firstDifferenceAt < 4096, JSON.stringify(c.evidence));
+    assert.match(res.reason, /differs at byte/);
+  });
+
+  it('SIGTERM during a run removes its domain, qemu and scratch files within 15 s', async () => {
+    const out = tmpDir();
+    const child = execa('node', [CLI, 'run', 'scenarios/smoke.yaml', '--out', out, '--no-report'], { reject: false });
+    let own: { runId: string; domains: string[] } | undefined;
+    for (let i = 0; i < 600 && !own?.domains.length; i++) {
+      await sleep(100);
+      own = ownershipOfPid(child.pid!);
+    }
+    assert.ok(own?.domains.length, 'run never defined its domain');
+    // Wait until QEMU really runs, so there is something to kill.
+    for (let i = 0; i < 300 && !(await qemuProcessesOf(own.runId)).length; i++) await sleep(100);
+    assert.ok((await qemuProcessesOf(own.runId)).length, 'qemu never started');
+    const t0 = Date.now();
+    child.kill('SIGTERM');
+    const r = await child;
+    const took = Date.now() - t0;
+    assert.ok(took < 15_000, `exit took ${took} ms`);
+    assert.equal(r.exitCode, 143);
+    assert.ok(!(await domainNames()).some((d) => d.includes(own!.runId)), 'domain left behind');
+    assert.deepEqual(await qemuProcessesOf(own.runId), []);
+    assert.equal(ownershipOfPid(child.pid!), undefined, 'ownership file left behind');
+    assert.equal(existsSync(`/var/tmp/ftharness/${own.runId}`), false, 'scratch dir left behind');
+  });
+
+  it('two runs started at once do not collide', async () => {
+    const out = tmpDir();
+    const [a, b] = await Promise.all([0, 1].map(() => cli(['run', 'test/fixtures/tiny.yaml', '--json', '--out', out, '--no-report'])));
+    assert.equal(a.exitCode, 0, a.all);
+    assert.equal(b.exitCode, 0, b.all);
+    const ra = JSON.parse(a.stdout).runs[0];
+    const rb = JSON.parse(b.stdout).runs[0];
+    assert.notEqual(ra.dir, rb.dir);
+    const ida = JSON.parse(readFileSync(join(ra.dir, 'results.json'), 'utf8')).runId;
+    const idb = JSON.parse(readFileSync(join(rb.dir, 'results.json'), 'utf8')).runId;
+    assert.notEqual(ida, idb);
+  });
+
+  it('a malformed scenario exits 2 naming the field, and starts nothing', async () => {
+    const dir = tmpDir();
+    const f = join(dir, 'bad.yaml');
+    writeFileSync(f, readFileSync('scenarios/smoke.yaml', 'utf8').replace('vcpus: 2', 'vcpus: 2\n    maxMemory: 1100MiB'));
+    const before = await domainNames();
+    const r = await cli(['run', f, '--out', join(dir, 'out')]);
+    assert.equal(r.exitCode, 2);
+    assert.match(r.stderr, /bad\.yaml:\d+: vms\[0\]\.nvdimms\[0\]\.size: .*maxMemory/);
+    assert.match(r.stderr, /nothing was started/);
+    assert.deepEqual(await domainNames(), before);
+    assert.equal(existsSync(join(dir, 'out')), false, 'no results dir for an invalid scenario');
+  });
+
+  it('ftharness clean removes the leftovers of a crashed (SIGKILLed) run', async () => {
+    const out = tmpDir();
+    const child = execa('node', [CLI, 'run', 'test/fixtures/tiny.yaml', '--out', out, '--no-report'], { reject: false });
+    let own: { runId: string; domains: string[] } | undefined;
+    for (let i = 0; i < 600 && !own?.domains.length; i++) { await sleep(100); own = ownershipOfPid(child.pid!); }
+    assert.ok(own?.domains.length);
+    for (let i = 0; i < 300 && !(await domainNames()).some((d) => d.includes(own!.runId)); i++) await sleep(100);
+    child.kill('SIGKILL');
+    await child;
+    assert.ok((await domainNames()).some((d) => d.includes(own!.runId)), 'a SIGKILLed run leaves its domain');
+    const c = await cli(['clean']);
+    assert.equal(c.exitCode, 0, c.all);
+    assert.match(c.stdout, new RegExp(`removed domain fth-${own.runId}`));
+    assert.ok(!(await domainNames()).some((d) => d.includes(own!.runId)));
+    assert.deepEqual(await qemuProcessesOf(own.runId), []);
+    assert.equal(existsSync(`/var/tmp/ftharness/${own.runId}`), false);
+  });
+});

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { parseDomainXml, renderDomainXml } from '../../src/vm/xml.js';
+import { specProblems, type VmSpec } from '../../src/vm/spec.js';
+
+const base = (): VmSpec => ({
+  name: 'fth-test-guest', vcpus: 2, memoryMiB: 1024, accel: 'tcg',
+  numa: {
+    cells: [
+      { id: 0, cpus: [0], memoryMiB: 512, distances: { 0: 10, 1: 21 } },
+      { id: 1, cpus: [1], memoryMiB: 512, distances: { 0: 21, 1: 10 } },
+    ],
+    hmat: [{ initiator: 0, target: 1, type: 'access', latencyNs: 120, bandwidthMiBs: 2048 }],
+  },
+  nvdimms: [{ sizeMiB: 256, backingFile: '/var/tmp/x/pm&<0>.img', node: 1, labelSizeKiB: 128 }],
+  nics: [{ kind: 'user' }, { kind: 'udp', localPort: 40001, remotePort: 40002 }],
+  shares: [{ tag: 'fthimage', hostDir: '/img/tools', readonly: true }],
+  boot: { kind: 'kernel', kernel: '/img/vmlinux', initrd: '/img/initrd.img', cmdline: 'console=ttyS0 fth.net=eth0,10.0.2.15/24' },
+  consoleLog: '/r/console.log',
+});
+const parse = (xml: string) => parseDomainXml(xml);
+const arr = (v: any) => (Array.isArray(v) ? v : [v]);
+
+describe('domain XML rendering', () => {
+  it('renders NUMA cells with cpus, memory and SLIT distances', () => {
+    const d = parse(renderDomainXml(base())).domain;
+    const cells = arr(d.cpu.numa.cell);
+    assert.equal(cells.length, 2);
+    assert.equal(cells[1]['@cpus'], '1');
+    assert.equal(cells[1]['@memory'], String(512 * 1024));
+    assert.deepEqual(arr(cells[0].distances.sibling).map((s: any) => [s['@id'], s['@value']]), [['0', '10'], ['1', '21']]);
+  });
+  it('renders HMAT latency and bandwidth as interconnects', () => {
+    const d = parse(renderDomainXml(base())).domain;
+    assert.equal(d.cpu.numa.interconnects.latency['@value'], '120');
+    assert.equal(d.cpu.numa.interconnects.bandwidth['@unit'], 'MiB');
+  });
+  it('renders an NVDIMM with shared access, node, label and maxMemory slots, escaping the path', () => {
+    const xml = renderDomainXml(base());
+    assert.match(xml, /pm&amp;&lt;0&gt;\.img/);
+    const d = parse(xml).domain;
+    assert.equal(d.features.acpi !== undefined, true, 'NVDIMMs need ACPI');
+    assert.equal(d.maxMemory['@slots'], '16');
+    assert.equal(d.maxMemory['#'], String((1024 + 256) * 1024));
+    const m = d.devices.memory;
+    assert.equal(m['@model'], 'nvdimm');
+    assert.equal(m['@access'], 'shared');
+    assert.equal(m.source.path, '/var/tmp/x/pm&<0>.img');
+    assert.equal(m.target.node, '1');
+    assert.equal(m.target.size['#'], String(256 * 1024));
+    assert.equal(m.target.label.size['#'], '128');
+  });
+  it('uses domain type qemu + cpu maximum under TCG and kvm + host-passthrough under KVM', () => {
+    assert.equal(parse(renderDomainXml(base())).domain['@type'], 'qemu');
+    assert.equal(parse(renderDomainXml(base())).domain.cpu['@mode'], 'maximum');
+    const k = parse(renderDomainXml({ ...base(), accel: 'kvm' })).domain;
+    assert.equal(k['@type'], 'kvm');
+    assert.equal(k.cpu['@mode'], 'host-passthrough');
+  });
+  it('renders user and UDP point-to-point NICs without option ROMs, the agent channel and 9p shares', () => {
+    const d = parse(renderDomainXml(base())).domain;
+    const nics = arr(d.devices.interface);
+    assert.deepEqual(nics.map((n: any) => n['@type']), ['user', 'udp']);
+    assert.equal(nics[1].source['@port'], '40002');
+    assert.equal(nics[1].source.local['@port'], '40001');
+    assert.ok(nics.every((n: any) => n.rom['@enabled'] === 'no'));
+    assert.equal(d.devices.channel.target['@name'], 'org.qemu.guest_agent.0');
+    assert.equal(d.devices.filesystem.target['@dir'], 'fthimage');
+    assert.ok('readonly' in d.devices.filesystem);
+    assert.equal(d.os.cmdline, 'console=ttyS0 fth.net=eth0,10.0.2.15/24');
+  });
+  it('boots a disk image instead of a kernel when asked', () => {
+    const d = parse(renderDomainXml({ ...base(), boot: { kind: 'disk', path: '/lab/cloud.qcow2', format: 'qcow2' } })).domain;
+    assert.equal(d.devices.disk.source['@file'], '/lab/cloud.qcow2');
+    assert.equal(d.os.kernel, undefined);
+    assert.equal(d.os.boot['@dev'], 'hd');
+  });
+  it('spec problems: cell without CPUs, NVDIMM on a missing node, memory mismatch', () => {
+    const s = base();
+    s.numa!.cells[1].cpus = [];
+    s.nvdimms[0].node = 5;
+    s.memoryMiB = 2048;
+    const p = specProblems(s).join('\n');
+    assert.match(p, /cells\[1\]\.cpus/);
+    assert.match(p, /nvdimms\[0\]\.node: no NUMA cell 5/);
+    assert.match(p, /adds up to 1024 MiB/);
+  });
+});
