@@ -22,6 +22,8 @@ const liveLabs = new Set<Lab>();
 
 export class Lab {
   readonly workDir: string;
+  /** Shared read-only into every guest of the run at /opt/fthrun. */
+  readonly shareDir: string;
   readonly vms = new Map<string, Vm>();
   private readonly cleanups: Cleanup[] = [];
   private readonly own: Ownership;
@@ -29,12 +31,13 @@ export class Lab {
 
   private constructor(readonly runId: string) {
     this.workDir = join(workRoot(), runId);
+    this.shareDir = join(this.workDir, 'share');
     this.own = { runId, pid: process.pid, startedAt: new Date().toISOString(), domains: [], pids: [], paths: [this.workDir] };
   }
 
   static async open(runId = newRunId()): Promise<Lab> {
     const lab = new Lab(runId);
-    await mkdir(lab.workDir, { recursive: true });
+    await mkdir(lab.shareDir, { recursive: true });
     await saveOwnership(lab.own);
     lab.onCleanup(`scratch dir ${lab.workDir}`, () => rm(lab.workDir, { recursive: true, force: true }));
     liveLabs.add(lab);

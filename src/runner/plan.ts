@@ -10,6 +10,7 @@ import { projectRoot } from '../util/paths.js';
 /** Kernel parameters that shorten a TCG boot (measured: see bench:boot / README). */
 export const FAST_BOOT_ARGS = 'console=ttyS0 quiet mitigations=off tsc=reliable no_timer_check nowatchdog audit=0 acpi=noirq rcupdate.rcu_expedited=1 cryptomgr.notests';
 /** Guest address of a VM's n-th point-to-point link NIC (eth1, eth2, …). */
+export const GUEST_MOUNTS: Record<string, string> = { fthimage: '/opt/fth', fthcode: '/opt/ftharness', fthrun: '/opt/fthrun' };
 export const linkAddress = (vmIndex: number) => `169.254.77.${vmIndex + 1}`;
 
 async function freeUdpPort(): Promise<number> {
@@ -44,7 +45,9 @@ export async function planVms(s: Scenario, lab: Lab, image: GuestImage | undefin
     const shares = [];
     if (!s.image && image) shares.push({ tag: 'fthimage', hostDir: image.toolsDir, readonly: true });
     if (vm.code) shares.push({ tag: 'fthcode', hostDir: projectRoot(), readonly: true });
-    const mounts = shares.map((sh) => `${sh.tag},${sh.tag === 'fthimage' ? '/opt/fth' : '/opt/ftharness'}`);
+    // Files the harness hands to guests (e.g. data patterns): 9p is far faster than the agent.
+    shares.push({ tag: 'fthrun', hostDir: lab.shareDir, readonly: true });
+    const mounts = shares.map((sh) => `${sh.tag},${GUEST_MOUNTS[sh.tag]}`);
     const name = lab.domainName(vm.name);
     const boot: VmSpec['boot'] = s.image
       ? { kind: 'disk', path: join(lab.workDir, `${vm.name}.overlay.qcow2`), format: 'qcow2' }

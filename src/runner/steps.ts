@@ -6,6 +6,9 @@ import type { Step, StepKind } from '../scenario/schema.js';
 import { sizeBytes } from '../scenario/load.js';
 import { addCheck, addMetric, type RunContext } from './context.js';
 import { patternBytes, sha256 } from './patterns.js';
+import { GUEST_MOUNTS } from './plan.js';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 type Exec<K extends StepKind> = (ctx: RunContext, step: Extract<Step, { do: K }>) => Promise<void>;
 type Registry = { [K in StepKind]: Exec<K> };
@@ -51,14 +54,14 @@ export const STEP_EXECUTORS: Registry = {
     const offset = sizeBytes(s.offset ?? 0);
     const bytes = patternBytes(ctx.seed, s.pattern, sizeBytes(s.length));
     const dev = `/dev/pmem${nvdimm}`;
-    const tmp = `/tmp/fth-pattern-${s.pattern}`;
+    const file = `pattern-${s.pattern}.bin`;
     const t0 = Date.now();
     await ctx.history.op(s.vm, 'pmem-write', { pattern: s.pattern, dev, offset, length: bytes.length, sha256: sha256(bytes) }, async () => {
-      await vm.agent.writeFile(tmp, bytes);
+      await writeFile(join(ctx.lab.shareDir, file), bytes);
       // O_DIRECT + fsync: the bytes must be in the NVDIMM, not in the guest's page cache.
-      await vm.agent.sh(`dd if=${tmp} of=${dev} bs=${BLOCK} seek=${offset / BLOCK} count=${bytes.length / BLOCK} oflag=direct conv=notrunc,fsync 2>&1 && rm -f ${tmp}`);
+      await vm.agent.sh(`dd if=${GUEST_MOUNTS.fthrun}/${file} of=${dev} bs=64K seek=${offset} count=${bytes.length} iflag=count_bytes oflag=direct,seek_bytes conv=notrunc,fsync 2>&1`);
     });
-    addMetric(ctx, 'pmem_write_ms', 'ms', Date.now() - t0, 'pattern upload through the agent + O_DIRECT write');
+    addMetric(ctx, 'pmem_write_ms', 'ms', Date.now() - t0, 'pattern handed over 9p + O_DIRECT write in the guest');
     ctx.patterns.set(s.pattern, { vm: s.vm, nvdimm, offset, bytes, sha256: sha256(bytes) });
   },
 
