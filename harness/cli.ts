@@ -69,7 +69,7 @@ async function runCommand(files: string[], o: RunFlags): Promise<number> {
   if (o.report !== false) {
     const { reportCommand } = await import('../src/report/commands.js');
     const out = typeof o.report === 'string' ? o.report : join(o.out, 'index.html');
-    reportPath = (await reportCommand({ inputs: outcomes.map((x) => x.dir), out })).htmlPath;
+    reportPath = (await reportCommand({ inputs: outcomes.map((x) => x.dir), out, history: [o.out] })).htmlPath;
   }
   const code = overallExit(outcomes);
   if (o.json) {
@@ -145,9 +145,10 @@ export function buildProgram(): Command {
     .requiredOption('--out <file>', 'HTML file to write')
     .option('--junit <file>', 'also write JUnit XML')
     .option('--trend <file>', 'also write the nightly trend page')
-    .action(async (inputs: string[], o: { out: string; junit?: string; trend?: string }) => {
+    .option('--history <roots...>', 'older results (reports roots) for "failing since"')
+    .action(async (inputs: string[], o: { out: string; junit?: string; trend?: string; history?: string[] }) => {
       const { reportCommand } = await import('../src/report/commands.js');
-      const r = await reportCommand({ inputs, out: o.out, junit: o.junit, trend: o.trend });
+      const r = await reportCommand({ inputs, out: o.out, junit: o.junit, trend: o.trend, history: o.history });
       for (const p of r.problems) err(`skipped ${p.file}: ${p.error}`);
       process.stdout.write([r.htmlPath, r.junitPath, r.trendPath].filter(Boolean).join('\n') + '\n');
     });
@@ -161,7 +162,7 @@ export function buildProgram(): Command {
     .action(async (a: string, b: string, o: { p: number; noise: number; json?: boolean; html?: string }) => {
       const { compareCommand } = await import('../src/report/commands.js');
       const r = await compareCommand({ a, b, p: o.p, noise: o.noise, json: o.json, html: o.html });
-      process.stdout.write(r.text + '\n');
+      process.stdout.write(r.text.endsWith('\n') ? r.text : `${r.text}\n`);
       process.exitCode = r.anyRegression ? EXIT.fail : 0;
     });
   return program;

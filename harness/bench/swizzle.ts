@@ -149,6 +149,7 @@ function main(): void {
     if (!opt.json) console.log(s);
   };
   log(`pheap swizzle benchmark — MEASURED ON THE HOST (${os.hostname()}, ${os.cpus()[0]?.model ?? 'cpu?'} x${os.cpus().length}, node ${process.version}), not in a guest`);
+  log(`load average at start: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (a shared host makes the figures noisy: all samples are in --json)`);
   log(`native addon: ${native ? 'built (mmap path + C traversals)' : 'NOT built: file path only, no C traversals'}`);
   const dir = fs.mkdtempSync(path.join(opt.dir, 'pheap-bench-'));
   try {
@@ -195,49 +196,58 @@ function main(): void {
       }
       put(`open_swizzle_loop_mptr_per_s_${L}`, 'Mpointers/s', fileLoop.map((ms) => n / ms / 1e3), 'pointer-rewrite loop inside Heap.open (file and mmap opens)');
 
-      // The graph in memory for the rest: the mapped heap if any, else a file-path open.
-      const heap = mapped ?? Heap.open(file, { access: 'file' });
-      const base = heap.base;
-      const size = BigInt(heap.size);
-      const slabs = heap.slabs.filter((s) => s.type?.name === 'bench.tnode');
+      // The rest runs on ONE in-memory copy of the heap image, so both pointer styles are
+      // measured over the same pages (a file mapping and anonymous memory differ in page size
+      // and fault behaviour, which would otherwise be measured instead of the pointers).
+      const src = mapped ?? Heap.open(file, { access: 'file' });
+      const base = src.base;
+      const size = BigInt(src.size);
+      const slabs = src.slabs.filter((s) => s.type?.name === 'bench.tnode');
+      const copyBuf = new ArrayBuffer(src.u64.byteLength);
+      const c64 = new BigUint64Array(copyBuf);
+      const c32 = new Uint32Array(copyBuf);
+      c64.set(src.u64);
+      src.close();
+      const move = (from: bigint, to: bigint) => {
+        for (const s of slabs) swizzleSlab(c32, c64, s, from, from + size, to, to + size);
+      };
 
-      // 3. The swizzle loop alone, in memory (no I/O), back and forth between the heap's base
-      //    and another one, on a copy of the heap image.
-      const relBuf = new ArrayBuffer(heap.u64.byteLength);
-      const rel64 = new BigUint64Array(relBuf);
-      const rel32 = new Uint32Array(relBuf);
-      rel64.set(heap.u64);
-      const A = base === 0x7000_0000_0000n ? 0x6000_0000_0000n : 0x7000_0000_0000n;
+      // 3. The swizzle loop alone, in memory (no I/O), back and forth between two bases.
+      const FAR = 1n << 56n; // disjoint from every user-space range, like the swizzler's detour
       const loop = timeIt(opt.reps * 2, () => {
-        for (const s of slabs) swizzleSlab(rel32, rel64, s, base, base + size, A, A + size);
-        for (const s of slabs) swizzleSlab(rel32, rel64, s, A, A + size, base, base + size);
+        move(base, FAR);
+        move(FAR, base);
       });
-      put(`swizzle_loop_mptr_per_s_${L}`, 'Mpointers/s', loop.ms.map((ms) => (2 * n) / ms / 1e3), 'swizzle loop over all slabs in memory, no persistence');
+      put(`swizzle_loop_mptr_per_s_${L}`, 'Mpointers/s', loop.ms.map((ms) => (2 * (n + 1)) / ms / 1e3), 'swizzle loop over all slabs in memory, no persistence');
 
-      // 4. Turn the copy into the offset representation of the same graph (a move to base 0).
-      for (const s of slabs) swizzleSlab(rel32, rel64, s, base, base + size, 0n, size);
+      // 4. Absolute pointers valid for the copy's own address (real pointers for the C DFS).
+      const own = native ? native.addressOf(copyBuf) : base;
+      move(base, FAR);
+      move(FAR, own);
+      const jsAbs = timeIt(opt.reps, () => traverseAbs(c64, own, root));
+      let cAbs: number[] = [];
+      if (native) {
+        const a = timeIt(opt.reps, () => native.sumTreeAbs(copyBuf, root, LEFT, RIGHT, VAL));
+        if (a.result[0] !== sum || a.result[1] !== nodes) throw new Error('native absolute traversal disagrees');
+        cAbs = a.ms;
+      }
 
-      // 5. Traversals, JS.
-      const jsAbs = timeIt(opt.reps, () => traverseAbs(heap.u64, base, root));
-      const jsRel = timeIt(opt.reps, () => traverseRel(rel64, root));
+      // 5. The same graph as base-relative offsets (a move to base 0), same pages.
+      move(own, 0n);
+      const jsRel = timeIt(opt.reps, () => traverseRel(c64, root));
+      let cRel: number[] = [];
+      if (native) {
+        const r = timeIt(opt.reps, () => native.sumTreeRel(copyBuf, root, LEFT, RIGHT, VAL));
+        if (r.result[0] !== sum || r.result[1] !== nodes) throw new Error('native offset traversal disagrees');
+        cRel = r.ms;
+      }
       if (jsAbs.result !== sum || jsRel.result !== sum) throw new Error('traversal sums disagree: the graph is wrong');
       put(`traverse_js_abs_ms_${L}`, 'ms', jsAbs.ms, 'JS DFS, absolute pointers (index = pointer - base)');
       put(`traverse_js_rel_ms_${L}`, 'ms', jsRel.ms, 'JS DFS, base-relative offsets (index = offset)');
-
-      // 6. Traversals, C: real pointer dereference vs base + offset.
-      let cAbs: number[] = [];
-      let cRel: number[] = [];
-      if (native && mapped) {
-        const buf = mapped.bytes.buffer as ArrayBuffer;
-        const a = timeIt(opt.reps, () => native.sumTreeAbs(buf, root, LEFT, RIGHT, VAL));
-        const r = timeIt(opt.reps, () => native.sumTreeRel(relBuf, root, LEFT, RIGHT, VAL));
-        if (a.result[0] !== sum || r.result[0] !== sum || a.result[1] !== nodes) throw new Error('native traversal disagrees');
-        cAbs = a.ms;
-        cRel = r.ms;
+      if (native) {
         put(`traverse_c_abs_ms_${L}`, 'ms', cAbs, 'C DFS dereferencing swizzled absolute pointers');
         put(`traverse_c_rel_ms_${L}`, 'ms', cRel, 'C DFS resolving base + offset on every dereference');
       }
-      heap.close();
 
       // 7. Break-even: one swizzle vs a per-traversal penalty of offsets.
       const swizzleMs = median(loop.ms) / 2;
@@ -249,6 +259,7 @@ function main(): void {
       const lines: [string, number[], number[]][] = [['JS', jsAbs.ms, jsRel.ms]];
       if (cAbs.length) lines.push(['C', cAbs, cRel]);
       log(`  swizzle loop (in memory)   ${(n / swizzleMs / 1e3).toFixed(0)} M pointers/s  (${swizzleMs.toFixed(1)} ms for ${L})`);
+      log(`  swizzle loop inside open   ${median(metrics[`open_swizzle_loop_mptr_per_s_${L}`]!.values).toFixed(0)} M pointers/s  (median over file and mmap opens; includes first-touch page faults)`);
       log(`  recovery, file path        ${median(fileOpen).toFixed(1)} ms  (read + swizzle + write back + fdatasync)`);
       if (metrics[`open_mmap_ms_${L}`]) log(`  recovery, mmap path        ${recoverMs.toFixed(1)} ms  (swizzle + msync ${median(metrics[`open_mmap_persist_ms_${L}`]!.values).toFixed(1)} ms)`);
       for (const [lang, a, r] of lines) {
@@ -273,7 +284,7 @@ function main(): void {
     const out = {
       measuredOn: 'host',
       note: 'measured on the host, not in a guest',
-      dimensions: { host: os.hostname(), cpu: os.cpus()[0]?.model ?? '', cpus: os.cpus().length, node: process.version, nativeAddon: native !== null },
+      dimensions: { host: os.hostname(), cpu: os.cpus()[0]?.model ?? '', cpus: os.cpus().length, node: process.version, nativeAddon: native !== null, loadavg: os.loadavg() },
       metrics,
     };
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');

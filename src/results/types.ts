@@ -10,6 +10,9 @@ export interface Metric {
   unit: string;
   values: number[];
   description?: string;
+  /** Optional: ms since run start of each value, same length as `values`, for series sampled
+   *  over time (e.g. numa_local_fraction). Reports use the sample index when absent. */
+  t?: number[];
 }
 export type Metrics = Record<string, Metric>;
 

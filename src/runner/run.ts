@@ -9,6 +9,7 @@ import { findImage, type GuestImage } from '../image/build.js';
 import { Lab } from '../lab/lab.js';
 import type { Progress } from '../report/progress.js';
 import { createRunDir, writeRunResult } from '../results/store.js';
+import { writeRunReport } from '../report/commands.js';
 import type { Dimensions, RunResult, Verdict } from '../results/types.js';
 import type { Scenario } from '../scenario/load.js';
 import { redact } from '../util/redact.js';
@@ -127,6 +128,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
     artefacts[`${vm.name} agent transcript`] = `${vm.name}.agent.jsonl`;
   }
   artefacts.history = 'history.jsonl';
+  artefacts['run report'] = 'report.html';
   const result: RunResult = {
     schemaVersion: 1,
     scenario: { name: s.name, file: s.file, description: s.description },
@@ -139,6 +141,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
   };
   await writeFile(join(dir, 'history.jsonl'), redact(history.events.map((e) => JSON.stringify(e)).join('\n') + '\n'));
   await writeRunResult(dir, result);
+  await writeRunReport(dir, result).catch((e: Error) => log(`run report not written: ${e.message}`));
   o.progress?.done(verdict, reason);
   return { result, dir };
 }
