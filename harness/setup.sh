@@ -74,9 +74,9 @@ if [ ! -f node_modules/@unraid/libvirt/build/Release/libvirt.node ]; then
   (cd node_modules/@unraid/libvirt && npx --yes node-gyp rebuild >/dev/null)
 fi
 [ -f node_modules/@unraid/libvirt/build/Release/libvirt.node ] || die "native libvirt binding missing after build"
-if [ -f src/pheap/native/binding.gyp ] && [ ! -f src/pheap/native/build/Release/pheap_mmap.node -o src/pheap/native/binding.gyp -nt src/pheap/native/build/Release/pheap_mmap.node ]; then
-  say "building the pheap mmap addon"
-  (cd src/pheap/native && npx --yes node-gyp rebuild >/dev/null 2>&1) || say "pheap addon did not build: pheap falls back to the portable path"
+if [ -f src/pheap/native/build.sh ] && [ ! -f src/pheap/native/build/Release/pheap_native.node -o src/pheap/native/pheap_native.c -nt src/pheap/native/build/Release/pheap_native.node ]; then
+  say "building the pheap native addon (real mmap path)"
+  bash src/pheap/native/build.sh >/dev/null 2>&1 || say "pheap addon did not build: pheap falls back to the portable file path"
 fi
 
 # --- 4. compile ---------------------------------------------------------------------------
