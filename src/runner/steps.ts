@@ -7,7 +7,9 @@ import { sizeBytes } from '../scenario/load.js';
 import { addCheck, addMetric, type RunContext } from './context.js';
 import { patternBytes, sha256 } from './patterns.js';
 import { GUEST_MOUNTS } from './plan.js';
-import { writeFile } from 'node:fs/promises';
+import { copyFile, rm, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
+import { projectRoot } from '../util/paths.js';
 import { join } from 'node:path';
 
 type Exec<K extends StepKind> = (ctx: RunContext, step: Extract<Step, { do: K }>) => Promise<void>;
@@ -36,8 +38,9 @@ export const STEP_EXECUTORS: Registry = {
 
   async exec(ctx, s) {
     const vm = ctx.lab.vm(s.vm);
-    const r = await ctx.history.op(s.vm, 'exec', { cmd: s.cmd }, async () => {
-      const res = await vm.agent.exec('/bin/sh', ['-c', s.cmd], { timeoutMs: (s.timeout ?? 60) * 1000 });
+    const cmd = s.cmd.replaceAll('${seed}', String(ctx.seed));
+    const r = await ctx.history.op(s.vm, 'exec', { cmd }, async () => {
+      const res = await vm.agent.exec('/bin/sh', ['-c', cmd], { timeoutMs: (s.timeout ?? 60) * 1000 });
       return { exitCode: res.exitCode, stdout: res.stdout.slice(0, 2000), stderr: res.stderr.slice(0, 2000) };
     });
     const want = s.exit ?? 0;
@@ -45,6 +48,40 @@ export const STEP_EXECUTORS: Registry = {
       name: `exec on ${s.vm}: ${s.cmd.slice(0, 60)}`, valid: r.exitCode === want,
       message: r.exitCode === want ? `exit ${r.exitCode}` : `exit ${r.exitCode}, expected ${want}: ${(r.stderr || r.stdout).trim().slice(0, 300)}`,
       evidence: r,
+    });
+  },
+
+  async spawn(ctx, s) {
+    const vm = ctx.lab.vm(s.vm);
+    const cmd = s.cmd.replaceAll('${seed}', String(ctx.seed));
+    const log = s.log ?? `/tmp/spawn-${ctx.history.events.length}.log`;
+    await ctx.history.op(s.vm, 'spawn', { cmd, log }, () => vm.agent.spawn(cmd, log));
+  },
+
+  async 'host-check'(ctx, s) {
+    const snapshots: string[] = [];
+    let cmd = s.cmd.replaceAll('${seed}', String(ctx.seed)).replaceAll('${root}', projectRoot());
+    for (const m of [...cmd.matchAll(/\$\{backing:([a-z][a-z0-9-]*):(\d+)\}/g)]) {
+      const nv = ctx.specs.get(m[1])?.nvdimms[Number(m[2])];
+      if (!nv) throw new Error(`host-check: no NVDIMM ${m[2]} on VM ${m[1]}`);
+      // A copy, so the check can never change what the guest will see next.
+      const snap = join(ctx.lab.workDir, `snapshot-${m[1]}-${m[2]}-${snapshots.length}.img`);
+      await copyFile(nv.backingFile, snap);
+      snapshots.push(snap);
+      cmd = cmd.replace(m[0], snap);
+    }
+    const r = await ctx.history.op('checker', 'host-check', { cmd }, async () => {
+      const res = await execa('sh', ['-c', cmd], { reject: false, timeout: (s.timeout ?? 120) * 1000, all: true });
+      return { exitCode: res.exitCode ?? -1, output: String(res.all ?? '').slice(-4000) };
+    });
+    await Promise.all(snapshots.map((f) => rm(f, { force: true })));
+    const want = s.exit ?? 0;
+    let evidence: Record<string, unknown> = { cmd, exitCode: r.exitCode, output: r.output };
+    try { evidence = { ...evidence, json: JSON.parse(r.output.trim().split('\n').filter((l) => l.startsWith('{')).at(-1) ?? '') }; } catch { /* not JSON */ }
+    addCheck(ctx, {
+      name: s.name ?? `host check: ${s.cmd.slice(0, 60)}`, valid: r.exitCode === want,
+      message: r.exitCode === want ? `exit ${r.exitCode}` : `exit ${r.exitCode}, expected ${want}: ${r.output.trim().slice(-300)}`,
+      evidence,
     });
   },
 

@@ -65,7 +65,17 @@ export const STEPS = [
     vm: VmName, cmd: Type.String({ minLength: 1 }),
     exit: Type.Optional(Type.Integer({ description: 'expected exit code (default 0)' })),
     timeout: Type.Optional(Type.Number({ minimum: 1, description: 's' })),
-  }, 'run a shell command in the guest through the agent'),
+  }, 'run a shell command in the guest through the agent; ${seed} is replaced by the run seed'),
+  step('spawn', {
+    vm: VmName, cmd: Type.String({ minLength: 1 }),
+    log: Type.Optional(Type.String({ description: 'guest file for its output (default /tmp/spawn-<step>.log)' })),
+  }, 'start a shell command in the guest in the background (e.g. a workload to cut power under); ${seed} is replaced'),
+  step('host-check', {
+    cmd: Type.String({ minLength: 1, description: 'host shell command; ${seed}, ${backing:VM:N} (a snapshot copy of the NVDIMM backing file) and ${root} are replaced' }),
+    name: Type.Optional(Type.String()),
+    exit: Type.Optional(Type.Integer({ description: 'expected exit code (default 0)' })),
+    timeout: Type.Optional(Type.Number({ minimum: 1, description: 's' })),
+  }, 'a ground-truth check run on the host (e.g. verify a heap image from the backing file)'),
   step('pmem-write', {
     vm: VmName, pattern: PatternName, length: Size,
     nvdimm: Type.Optional(Type.Integer({ minimum: 0 })), offset: Type.Optional(Size),
