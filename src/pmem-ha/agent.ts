@@ -1,0 +1,173 @@
+#!/usr/bin/env node
+// The pmem-ha agent (the system under test), run inside each guest:
+//   node agent.js primary --dev /dev/pmem0 --endpoint http://10.0.2.2:PORT --bucket B --prefix P ...
+//   node agent.js standby --dev /dev/pmem0 --meta /dev/pmem1 --endpoint ... --bucket B --prefix P ...
+// Credentials come only from the environment (FTH_S3_ACCESS_KEY_ID, FTH_S3_SECRET_ACCESS_KEY)
+// and are never printed. The harness drives it through files in --control-dir (see control.ts
+// and README.md). Exit codes: 0 after a shutdown event or SIGTERM/SIGINT, 2 on bad usage or
+// configuration, 1 on an unexpected crash.
+
+import { Command, InvalidArgumentError } from 'commander';
+import { parseSize } from '../results/conventions.js';
+import { redact } from '../util/redact.js';
+import { DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY } from './chunks.js';
+import { parsePauseAt, type PauseAt } from './pause.js';
+import { PrimaryAgent } from './primary.js';
+import { commandQuiescer, noQuiesce, pidFileQuiescer, type Quiescer } from './quiesce.js';
+import { parseHostPort } from './signal.js';
+import { StandbyAgent } from './standby.js';
+import { makeS3Store, type ObjectStore } from './store.js';
+
+export const ENV_ACCESS_KEY = 'FTH_S3_ACCESS_KEY_ID';
+export const ENV_SECRET_KEY = 'FTH_S3_SECRET_ACCESS_KEY';
+export const ENV_REGION = 'FTH_S3_REGION';
+export const ENV_SIGNAL_KEY = 'FTH_PMEMHA_SIGNAL_KEY';
+
+class UsageError extends Error {}
+
+function size(text: string): number {
+  const n = parseSize(text);
+  if (n === undefined || !Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`not a size: ${text} (e.g. 1048576, 1M, 256KiB)`);
+  return n;
+}
+function positiveInt(text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`not a positive integer: ${text}`);
+  return n;
+}
+function fraction(text: string): number {
+  const n = Number(text);
+  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError(`not a fraction 0..1: ${text}`);
+  return n;
+}
+
+interface CommonOpts {
+  dev: string;
+  endpoint: string;
+  bucket: string;
+  prefix: string;
+  controlDir: string;
+  concurrency: number;
+  pauseAt?: string;
+  size?: number;
+  quiet?: boolean;
+}
+
+function storeFromEnv(o: CommonOpts): ObjectStore {
+  const accessKeyId = process.env[ENV_ACCESS_KEY];
+  const secretAccessKey = process.env[ENV_SECRET_KEY];
+  if (!accessKeyId || !secretAccessKey) throw new UsageError(`set ${ENV_ACCESS_KEY} and ${ENV_SECRET_KEY} in the environment (credentials are never taken from arguments)`);
+  return makeS3Store({ endpoint: o.endpoint, region: process.env[ENV_REGION] ?? 'us-east-1', accessKeyId, secretAccessKey, bucket: o.bucket });
+}
+
+function pauseFrom(o: CommonOpts, role: 'primary' | 'standby'): PauseAt | undefined {
+  if (!o.pauseAt) return undefined;
+  try {
+    return parsePauseAt(o.pauseAt, role);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function quiescerFrom(o: { quiescePidfile?: string; quiesceCmd?: string; resumeCmd?: string }): Quiescer {
+  if (o.quiescePidfile && o.quiesceCmd) throw new UsageError('use --quiesce-pidfile or --quiesce-cmd, not both');
+  if (o.quiescePidfile) return pidFileQuiescer(o.quiescePidfile);
+  if (o.quiesceCmd) return commandQuiescer(o.quiesceCmd, o.resumeCmd);
+  if (o.resumeCmd) throw new UsageError('--resume-cmd needs --quiesce-cmd');
+  return noQuiesce;
+}
+
+/** Configuration both roles take from the common options and the environment. */
+function shared(o: CommonOpts, role: 'primary' | 'standby') {
+  return {
+    store: storeFromEnv(o),
+    prefix: o.prefix,
+    regionPath: o.dev,
+    regionSize: o.size,
+    concurrency: o.concurrency,
+    controlDir: o.controlDir,
+    signalKey: process.env[ENV_SIGNAL_KEY] || undefined,
+    pauseAt: pauseFrom(o, role),
+    echo: o.quiet ? undefined : (line: string) => void process.stdout.write(redact(line) + '\n'),
+  };
+}
+
+/** Run an agent until it stops; SIGTERM/SIGINT shut it down like a shutdown event. */
+async function run(agent: { start(): Promise<void>; shutdown(): Promise<void>; stopped: Promise<void> }): Promise<void> {
+  const stop = (): void => void agent.shutdown();
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  await agent.start();
+  await agent.stopped;
+  process.exit(0);
+}
+
+function common(cmd: Command): Command {
+  return cmd
+    .requiredOption('--dev <path>', 'the protected PMEM region (block device or file)')
+    .requiredOption('--endpoint <url>', 'S3 endpoint, e.g. http://10.0.2.2:7480')
+    .requiredOption('--bucket <name>', 'S3 bucket (must exist)')
+    .requiredOption('--prefix <prefix>', 'key prefix for this pair of systems')
+    .option('--control-dir <dir>', 'control.jsonl / status.json / events.jsonl live here', '/run/ftha')
+    .option('--concurrency <n>', 'parallel chunk transfers', positiveInt, DEFAULT_CONCURRENCY)
+    .option('--pause-at <phase>', 'block forever at this protocol phase (after recording it)')
+    .option('--size <bytes>', 'region size override (default: detected)', size)
+    .option('--quiet', 'do not echo events on stdout');
+}
+
+export function buildCli(): Command {
+  const program = new Command('agent.js').description('ftharness pmem-ha agent: save PMEM on AC loss (primary), restore it (standby)');
+  common(program.command('primary').description('save /dev/pmemN to the store on an AC-loss notice, then signal the standby'))
+    .option('--chunk-size <bytes>', 'chunk size', size, DEFAULT_CHUNK_SIZE)
+    .option('--standby-addr <host:port>', 'signal the standby here after each commit')
+    .option('--quiesce-pidfile <file>', 'SIGSTOP/SIGCONT the pids listed in this file around a save')
+    .option('--quiesce-cmd <cmd>', 'shell command that stops the writers (exit 0 = stopped)')
+    .option('--resume-cmd <cmd>', 'shell command that resumes the writers')
+    .option('--finish-threshold <f>', 'on AC restore, finish the save if this fraction of chunks was read (default 1)', fraction, 1)
+    .option('--source-id <id>', 'recorded in manifests (default hostname:dev)')
+    .action(async (o: CommonOpts & { chunkSize: number; standbyAddr?: string; quiescePidfile?: string; quiesceCmd?: string; resumeCmd?: string; finishThreshold: number; sourceId?: string }) => {
+      const agent = new PrimaryAgent({
+        ...shared(o, 'primary'),
+        chunkSize: o.chunkSize,
+        sourceId: o.sourceId,
+        standby: o.standbyAddr ? parseHostPortOrUsage(o.standbyAddr, '--standby-addr') : undefined,
+        quiescer: quiescerFrom(o),
+        finishThreshold: o.finishThreshold,
+      });
+      await run(agent);
+    });
+  common(program.command('standby').description('restore the newest committed generation into /dev/pmemN, journalled in --meta'))
+    .requiredOption('--meta <path>', 'restore journal device (small NVDIMM, e.g. /dev/pmem1)')
+    .option('--listen <host:port>', 'accept commit signals here')
+    .option('--poll-ms <n>', 'poll the store this often', positiveInt, 1000)
+    .option('--stage-dir <dir>', 'stage verified chunks in a temp file here (default: memory)')
+    .action(async (o: CommonOpts & { meta: string; listen?: string; pollMs: number; stageDir?: string }) => {
+      const agent = new StandbyAgent({
+        ...shared(o, 'standby'),
+        metaPath: o.meta,
+        listen: o.listen ? parseHostPortOrUsage(o.listen, '--listen') : undefined,
+        pollMs: o.pollMs,
+        stageDir: o.stageDir,
+      });
+      await run(agent);
+    });
+  return program;
+}
+
+function parseHostPortOrUsage(text: string, what: string) {
+  try {
+    return parseHostPort(text, what);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+const isMain = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/pmem-ha/agent.js');
+if (isMain) {
+  buildCli()
+    .parseAsync(process.argv)
+    .catch((err: unknown) => {
+      process.stderr.write(`pmem-ha agent: ${redact(err instanceof Error ? err.message : String(err)).split('\n')[0]}\n`);
+      process.exit(err instanceof UsageError ? 2 : 1);
+    });
+}
