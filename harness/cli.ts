@@ -1,5 +1,6 @@
 // `ftharness` command line. Exit codes everywhere: 0 pass/ok, 1 fail (an invariant was
 // violated), 2 error (bad input or infrastructure).
+import '../src/util/warnings.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { buildImage } from '../src/image/build.js';
 import { closeAllLabs } from '../src/lab/lab.js';

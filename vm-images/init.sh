@@ -5,7 +5,8 @@
 #
 # Kernel command line parameters read here:
 #   fth.net=IFACE,ADDR/PREFIX[,GATEWAY];...   static addresses (no DHCP client needed)
-#   fth.9p=TAG,MOUNTPOINT;...                  read-only 9p shares to mount
+#   fth.9p=TAG,MOUNTPOINT[,rw];...             9p shares to mount (read-only unless rw; rw
+#                                              shares are uncached so a power cut loses nothing)
 #   fth.hostname=NAME
 /bin/busybox --install -s /bin
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin:/opt/fth/bin
@@ -51,10 +52,11 @@ EOF
 done
 
 for spec in $(param fth.9p | tr ';' ' '); do
-  IFS=, read -r tag mnt <<EOF
+  IFS=, read -r tag mnt mode <<EOF
 $spec
 EOF
-  mkdir -p "$mnt" && mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 "$tag" "$mnt"
+  if [ "$mode" = rw ]; then opts=rw,cache=none; else opts=ro,cache=loose; fi
+  mkdir -p "$mnt" && mount -t 9p -o trans=virtio,version=9p2000.L,$opts,msize=512000 "$tag" "$mnt"
 done
 echo "fth-init: up $(cut -d' ' -f1 /proc/uptime)s" > /dev/console
 

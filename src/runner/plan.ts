@@ -10,7 +10,9 @@ import { projectRoot } from '../util/paths.js';
 /** Kernel parameters that shorten a TCG boot (measured: see bench:boot / README). */
 export const FAST_BOOT_ARGS = 'console=ttyS0 quiet mitigations=off tsc=reliable no_timer_check nowatchdog audit=0 acpi=noirq rcupdate.rcu_expedited=1 cryptomgr.notests';
 /** Guest address of a VM's n-th point-to-point link NIC (eth1, eth2, …). */
-export const GUEST_MOUNTS: Record<string, string> = { fthimage: '/opt/fth', fthcode: '/opt/ftharness', fthrun: '/opt/fthrun' };
+export const GUEST_MOUNTS: Record<string, string> = { fthimage: '/opt/fth', fthcode: '/opt/ftharness', fthrun: '/opt/fthrun', fthctl: '/run/fthctl' };
+/** Host side of a VM's writable control share (guest: /run/fthctl). */
+export const controlDir = (lab: Lab, vm: string) => join(lab.workDir, 'ctl', vm);
 export const linkAddress = (vmIndex: number) => `169.254.77.${vmIndex + 1}`;
 
 async function freeUdpPort(): Promise<number> {
@@ -30,15 +32,18 @@ export async function planVms(s: Scenario, lab: Lab, image: GuestImage | undefin
   return s.vms.map((vm, vi) => {
     const nics: NicSpec[] = [];
     const net: string[] = [];
+    const hex = (n: number) => n.toString(16).padStart(2, '0');
     vm.nics.forEach((n) => {
       const ifc = `eth${nics.length}`;
+      // Known MACs, so faults can address a NIC (virsh domif-setlink DOM MAC down).
+      const mac = `52:54:00:f7:${hex(vi)}:${hex(nics.length)}`;
       if (n.kind === 'user') {
-        nics.push({ kind: 'user' });
+        nics.push({ kind: 'user', mac });
         net.push(`${ifc},10.0.2.15/24,10.0.2.2`);
       } else {
         const back = port.get(`${n.peer}->${vm.name}`);
         if (back === undefined) throw new Error(`VM ${vm.name} links to ${n.peer}, but ${n.peer} has no link back to ${vm.name}`);
-        nics.push({ kind: 'udp', localPort: port.get(`${vm.name}->${n.peer}`)!, remotePort: back });
+        nics.push({ kind: 'udp', localPort: port.get(`${vm.name}->${n.peer}`)!, remotePort: back, mac });
         net.push(`${ifc},${linkAddress(vi)}/24`);
       }
     });
@@ -47,7 +52,10 @@ export async function planVms(s: Scenario, lab: Lab, image: GuestImage | undefin
     if (vm.code) shares.push({ tag: 'fthcode', hostDir: projectRoot(), readonly: true });
     // Files the harness hands to guests (e.g. data patterns): 9p is far faster than the agent.
     shares.push({ tag: 'fthrun', hostDir: lab.shareDir, readonly: true });
-    const mounts = shares.map((sh) => `${sh.tag},${GUEST_MOUNTS[sh.tag]}`);
+    // Writable and uncached: control files of guest-side agents (status, events) land on the
+    // host as they are written, so they survive the guest's power cut.
+    shares.push({ tag: 'fthctl', hostDir: controlDir(lab, vm.name), readonly: false });
+    const mounts = shares.map((sh) => `${sh.tag},${GUEST_MOUNTS[sh.tag]}${sh.readonly ? '' : ',rw'}`);
     const name = lab.domainName(vm.name);
     const boot: VmSpec['boot'] = s.image
       ? { kind: 'disk', path: join(lab.workDir, `${vm.name}.overlay.qcow2`), format: 'qcow2' }

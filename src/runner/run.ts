@@ -2,7 +2,7 @@
 // The lab is always closed, whatever happened; the verdict keeps error (harness/infra) apart
 // from fail (an invariant was violated).
 import { randomInt } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { findImage, type GuestImage } from '../image/build.js';
@@ -16,7 +16,8 @@ import { redact } from '../util/redact.js';
 import { detectAccel, hostVersions } from '../vm/libvirt.js';
 import type { RunContext } from './context.js';
 import { History } from './history.js';
-import { planVms } from './plan.js';
+import { controlDir, planVms } from './plan.js';
+import { openRunStore } from './store.js';
 import { describeStep, runStep } from './steps.js';
 import { hostname, release } from 'node:os';
 import { projectRoot } from '../util/paths.js';
@@ -76,8 +77,15 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
     ctx = {
       scenario: s, seed, lab, history, dir, image, specs: new Map(planned.map((p) => [p.key, p.spec])),
       metrics: {}, checks: [], patterns: new Map(), openFaults: new Map(), progress: o.progress, log,
+      ha: new Map(), snapshots: new Map(), pending: [],
     };
+    if (s.store) {
+      o.progress?.step('starting the object store');
+      ctx.store = await history.op('harness', 'store-start', { kind: s.store }, () => openRunStore(s.store!, lab!, log));
+      history.add('info', 'harness', 'store', { backend: ctx.store.backend, endpoint: ctx.store.conn.endpoint, bucket: ctx.store.bucket });
+    }
     for (const p of planned) {
+      await mkdir(controlDir(lab, p.key), { recursive: true });
       for (const nv of p.spec.nvdimms) {
         // A fresh, sparse, all-zero backing file: anything non-zero later was written by the guest.
         await execa('truncate', ['-s', `${nv.sizeMiB}M`, nv.backingFile]);
@@ -136,7 +144,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
     startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - startedAt.getTime(),
     verdict, reason,
     checks: ctx?.checks ?? [], metrics: ctx?.metrics ?? {},
-    dimensions: await dimensions(ctx, accel, image),
+    dimensions: { ...(await dimensions(ctx, accel, image)), ...(ctx?.store ? { store: ctx.store.backend } : {}) },
     history: history.events, faults: history.faults, artefacts,
   };
   await writeFile(join(dir, 'history.jsonl'), redact(history.events.map((e) => JSON.stringify(e)).join('\n') + '\n'));

@@ -3,23 +3,23 @@
 import { checkBackingFile } from '../checkers/backing-file.js';
 import { checkTopology } from '../checkers/topology.js';
 import type { Step, StepKind } from '../scenario/schema.js';
+import { powerCut } from '../faults/power.js';
 import { sizeBytes } from '../scenario/load.js';
-import { addCheck, addMetric, type RunContext } from './context.js';
+import { addCheck, addMetric, type RunContext, type StepExec, type StepRegistry } from './context.js';
+import { HA_STEPS } from './ha-steps.js';
 import { patternBytes, sha256 } from './patterns.js';
-import { GUEST_MOUNTS } from './plan.js';
+import { controlDir, GUEST_MOUNTS } from './plan.js';
 import { copyFile, rm, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import { projectRoot } from '../util/paths.js';
 import { join } from 'node:path';
 
-type Exec<K extends StepKind> = (ctx: RunContext, step: Extract<Step, { do: K }>) => Promise<void>;
-type Registry = { [K in StepKind]: Exec<K> };
 
 const BLOCK = 4096;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const spec = (ctx: RunContext, vm: string) => ctx.specs.get(vm)!;
 
-export const STEP_EXECUTORS: Registry = {
+const CORE_STEPS: Omit<StepRegistry, keyof typeof HA_STEPS> = {
   async boot(ctx, s) {
     const vm = ctx.lab.vm(s.vm);
     const t = await ctx.history.op(s.vm, 'boot', undefined, () => vm.boot((s.timeout ?? 120) * 1000));
@@ -30,10 +30,7 @@ export const STEP_EXECUTORS: Registry = {
   },
 
   async 'power-cut'(ctx, s) {
-    const vm = ctx.lab.vm(s.vm);
-    const f = ctx.history.faultStart('power-cut', `power cut ${s.vm}`, { vm: s.vm });
-    await ctx.history.op('nemesis', 'virsh-destroy', { vm: s.vm }, () => vm.destroy());
-    ctx.openFaults.set(s.vm, f);
+    await powerCut(ctx, s.vm, `power cut ${s.vm}`);
   },
 
   async exec(ctx, s) {
@@ -60,7 +57,8 @@ export const STEP_EXECUTORS: Registry = {
 
   async 'host-check'(ctx, s) {
     const snapshots: string[] = [];
-    let cmd = s.cmd.replaceAll('${seed}', String(ctx.seed)).replaceAll('${root}', projectRoot());
+    let cmd = s.cmd.replaceAll('${seed}', String(ctx.seed)).replaceAll('${root}', projectRoot())
+      .replace(/\$\{ctl:([a-z][a-z0-9-]*)\}/g, (_, vm: string) => controlDir(ctx.lab, vm));
     for (const m of [...cmd.matchAll(/\$\{backing:([a-z][a-z0-9-]*):(\d+)\}/g)]) {
       const nv = ctx.specs.get(m[1])?.nvdimms[Number(m[2])];
       if (!nv) throw new Error(`host-check: no NVDIMM ${m[2]} on VM ${m[1]}`);
@@ -137,11 +135,13 @@ export const STEP_EXECUTORS: Registry = {
   },
 };
 
+export const STEP_EXECUTORS: StepRegistry = { ...CORE_STEPS, ...HA_STEPS };
+
 export function describeStep(s: Step): string {
   return 'vm' in s ? `${s.do} ${s.vm}` : s.do;
 }
 
 export async function runStep(ctx: RunContext, s: Step): Promise<void> {
-  const exec = STEP_EXECUTORS[s.do] as Exec<StepKind>;
+  const exec = STEP_EXECUTORS[s.do] as StepExec<StepKind>;
   await exec(ctx, s as never);
 }

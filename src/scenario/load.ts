@@ -32,6 +32,7 @@ export interface Scenario {
   file: string;
   seed?: number;
   image?: { disk: string; format: 'qcow2' | 'raw' };
+  store?: 'auto' | 'embedded' | 'external' | 'testcontainers-minio';
   vms: VmN[];
   steps: Step[];
 }
@@ -89,6 +90,8 @@ function simplify(errors: ErrorObject[]): ErrorObject[] {
   return out;
 }
 
+const STORE_STEPS = new Set(['ha-agent', 'store-outage', 'corrupt-chunk', 'check-ha']);
+
 /** Rules the schema cannot express. */
 function semanticProblems(s: ScenarioFile): { path: (string | number)[]; message: string }[] {
   const out: { path: (string | number)[]; message: string }[] = [];
@@ -143,6 +146,13 @@ function semanticProblems(s: ScenarioFile): { path: (string | number)[]; message
       if (sizeBytes(st.length) % 4096 || sizeBytes(st.length) === 0) out.push({ path: ['steps', i, 'length'], message: 'must be a non-zero multiple of 4096' });
       written.add(st.pattern);
     }
+    for (const f of ['primary', 'standby', 'peer'] as const) {
+      const v = (st as Record<string, unknown>)[f];
+      if (typeof v === 'string' && !names.has(v)) out.push({ path: ['steps', i, f], message: `no VM named "${v}"` });
+    }
+    if (STORE_STEPS.has(st.do) && !s.store) out.push({ path: ['steps', i, 'do'], message: `step "${st.do}" needs an object store: add "store: auto" to the scenario` });
+    if (st.do === 'snapshot-pmem') written.add(st.as);
+    if (st.do === 'check-ha' && st.previous && !written.has(st.previous)) out.push({ path: ['steps', i, 'previous'], message: `no earlier snapshot-pmem named "${st.previous}"` });
     if ((st.do === 'check-pmem' || st.do === 'check-backing-file') && !written.has(st.pattern)) {
       out.push({ path: ['steps', i, 'pattern'], message: `pattern "${st.pattern}" is not written by an earlier pmem-write step` });
     }
@@ -152,7 +162,7 @@ function semanticProblems(s: ScenarioFile): { path: (string | number)[]; message
 
 function normalise(s: ScenarioFile, file: string): Scenario {
   return {
-    name: s.name, description: s.description, file, seed: s.seed,
+    name: s.name, description: s.description, file, seed: s.seed, store: s.store,
     image: s.image ? { disk: s.image.disk, format: s.image.format ?? 'qcow2' } : undefined,
     steps: s.steps,
     vms: s.vms.map((v) => {
@@ -175,7 +185,7 @@ function normalise(s: ScenarioFile, file: string): Scenario {
 /** Parse and validate scenario text. Throws ScenarioError listing every problem found. */
 export function parseScenario(text: string, file: string): Scenario {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc });
+  const doc = parseDocument(text, { lineCounter: lc, merge: true });
   if (doc.errors.length) {
     throw new ScenarioError(file, doc.errors.map((e) => ({ path: '', message: `YAML: ${e.message.split('\n')[0]}`, line: e.linePos?.[0].line })));
   }

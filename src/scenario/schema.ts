@@ -71,7 +71,7 @@ export const STEPS = [
     log: Type.Optional(Type.String({ description: 'guest file for its output (default /tmp/spawn-<step>.log)' })),
   }, 'start a shell command in the guest in the background (e.g. a workload to cut power under); ${seed} is replaced'),
   step('host-check', {
-    cmd: Type.String({ minLength: 1, description: 'host shell command; ${seed}, ${backing:VM:N} (a snapshot copy of the NVDIMM backing file) and ${root} are replaced' }),
+    cmd: Type.String({ minLength: 1, description: 'host shell command; ${seed}, ${backing:VM:N} (a snapshot copy of the NVDIMM backing file), ${ctl:VM} (host side of the VM control share) and ${root} are replaced' }),
     name: Type.Optional(Type.String()),
     exit: Type.Optional(Type.Integer({ description: 'expected exit code (default 0)' })),
     timeout: Type.Optional(Type.Number({ minimum: 1, description: 's' })),
@@ -84,6 +84,46 @@ export const STEPS = [
   step('check-backing-file', { vm: VmName, pattern: PatternName }, 'the host backing file must hold exactly the pattern (ground truth)'),
   step('check-topology', { vm: VmName }, 'domain XML, QEMU command line and guest sysfs agree with the VM spec'),
   step('sleep', { ms: Type.Integer({ minimum: 0 }) }, 'wait'),
+  // --- PMEM high availability (src/pmem-ha is the system under test; these drive and attack it)
+  step('ha-agent', {
+    vm: VmName, role: Type.Union([Type.Literal('primary'), Type.Literal('standby')]),
+    peer: Type.Optional(VmName),
+    chunk: Type.Optional(Size), concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+    pauseAt: Type.Optional(Type.String({ pattern: '^[a-z-]+(:[0-9]+)?$', description: 'block the agent at this protocol phase (see src/pmem-ha/README.md), e.g. after-chunks:3' })),
+    pollMs: Type.Optional(Type.Integer({ minimum: 50 })),
+    credentials: Type.Optional(Type.Union([Type.Literal('valid'), Type.Literal('wrong-secret')], { description: 'wrong-secret: hand the agent a bad key (the save must fail clearly)' })),
+  }, 'start the PMEM HA agent in a guest and wait until it is ready (primary: peer = the standby VM)'),
+  step('ac-loss', {
+    vm: VmName, holdup: Type.Integer({ minimum: 0, description: 'ms of residual power after the notice' }),
+    cut: Type.Optional(Type.Boolean({ description: 'cut power when the hold-up ends (default true); false = AC cycle, restore it later with ac-restore' })),
+  }, 'AC-loss notice through the guest agent, hold-up window, then the power cut'),
+  step('ac-restore', { vm: VmName }, 'AC power is back before the cut (AC cycle)'),
+  step('power-cut-at', {
+    vm: VmName, phase: Type.String({ pattern: '^[a-z-]+(:[0-9]+)?$' }),
+    timeout: Type.Optional(Type.Number({ minimum: 1, description: 's' })),
+  }, 'cut power exactly when the agent reaches a protocol phase (needs ha-agent pauseAt with that phase)'),
+  step('wait-ha', {
+    vm: VmName,
+    until: Type.Union([Type.Literal('save-ended'), Type.Literal('holds-new'), Type.Literal('settled')], { description: 'save-ended: primary save committed/failed/abandoned; holds-new: standby holds a newer generation; settled: standby idle with no restore running' }),
+    timeout: Type.Optional(Type.Number({ minimum: 1, description: 's' })),
+    settle: Type.Optional(Type.Integer({ minimum: 0, description: 'ms the standby must stay unchanged for "settled" (default 3000)' })),
+  }, 'wait for the HA agent to reach a state (read from its status file on the host side of the control share)'),
+  step('store-outage', {
+    ms: Type.Integer({ minimum: 1 }),
+    wait: Type.Optional(Type.Boolean({ description: 'block until the store is back (default false: the run goes on)' })),
+  }, 'stop the object store gateway, bring it back after ms'),
+  step('corrupt-chunk', {
+    mode: Type.Union([Type.Literal('bitflip'), Type.Literal('delete')]),
+    chunk: Type.Optional(Type.Integer({ minimum: 0, description: 'chunk index (default: the first stored chunk)' })),
+  }, 'damage a stored chunk of the newest committed generation'),
+  step('net-cut', { vm: VmName, nic: Type.Union([Type.Literal('link'), Type.Literal('user'), Type.Literal('all')]) }, "take a VM's NIC(s) down"),
+  step('net-restore', { vm: VmName, nic: Type.Union([Type.Literal('link'), Type.Literal('user'), Type.Literal('all')]) }, 'bring NICs back'),
+  step('snapshot-pmem', { vm: VmName, as: PatternName, nvdimm: Type.Optional(Type.Integer({ minimum: 0 })) }, "remember the NVDIMM's current backing-file content (e.g. the standby's before a fault)"),
+  step('check-ha', {
+    primary: VmName, standby: VmName,
+    expect: Type.Union([Type.Literal('restored'), Type.Literal('previous')], { description: 'restored: standby holds the primary PMEM byte for byte; previous: standby kept its previous content (or an older intact generation) because the save could not be trusted' }),
+    previous: Type.Optional(PatternName),
+  }, "ground truth: primary's backing file at the cut vs standby's backing file, against the store's committed generations"),
 ] as const;
 
 export const StepSchema = Type.Union([...STEPS]);
@@ -93,6 +133,7 @@ export const ScenarioSchema = Type.Object({
   description: Type.Optional(Type.String()),
   seed: Type.Optional(Type.Integer({ minimum: 0, description: 'base seed; run k uses seed+k-1 (default: random, recorded)' })),
   image: Type.Optional(Image),
+  store: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('embedded'), Type.Literal('external'), Type.Literal('testcontainers-minio')], { description: 'object store for the run; auto = FTH_STORE / FTH_S3_ENDPOINT, else embedded Ceph RGW' })),
   vms: Type.Array(Vm, { minItems: 1 }),
   steps: Type.Array(StepSchema, { minItems: 1 }),
 }, { additionalProperties: false, $id: 'https://ftharness.dev/schema/scenario-v1.json', title: 'ftharness scenario (v1)' });

@@ -1,0 +1,208 @@
+// Steps that drive and attack the PMEM HA system (src/pmem-ha, running in the guests). The
+// agents' status files are read on the host side of each VM's writable control share: they
+// survive power cuts and cost no agent round trip. They are the SUT's own report: used for
+// timing metrics and to explain verdicts, never as ground truth (see checkers/pmem-ha.ts).
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { judgeHa, readGeneration, type GenerationTruth } from '../checkers/pmem-ha.js';
+import { powerCut, sendControl } from '../faults/power.js';
+import { setLinks } from '../faults/network.js';
+import { corruptChunk, listManifests, storeOf, storeOutage, uncommittedSaves } from '../faults/store.js';
+import { sizeBytes } from '../scenario/load.js';
+import { addCheck, addMetric, type RunContext, type StepRegistry } from './context.js';
+import { controlDir, linkAddress } from './plan.js';
+
+type HaKinds = 'ha-agent' | 'ac-loss' | 'ac-restore' | 'power-cut-at' | 'wait-ha' | 'store-outage' | 'corrupt-chunk' | 'net-cut' | 'net-restore' | 'snapshot-pmem' | 'check-ha';
+
+const AGENT = '/opt/ftharness/dist/src/pmem-ha/agent.js';
+const SIGNAL_PORT = 7070;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Status = Record<string, any>;
+
+async function readStatus(ctx: RunContext, vm: string): Promise<Status | undefined> {
+  try {
+    return JSON.parse(await readFile(join(controlDir(ctx.lab, vm), 'status.json'), 'utf8')) as Status;
+  } catch {
+    return undefined; // not written yet, or mid-rename
+  }
+}
+
+async function agentLogTail(ctx: RunContext, vm: string): Promise<string> {
+  const log = await readFile(join(controlDir(ctx.lab, vm), 'agent.log'), 'utf8').catch(() => '');
+  return log.trim().split('\n').slice(-5).join(' | ');
+}
+
+/** Poll the status file until `done` says so; throws with the last status on timeout. */
+async function waitStatus(ctx: RunContext, vm: string, what: string, timeoutMs: number, done: (s: Status) => boolean): Promise<Status> {
+  const t0 = Date.now();
+  let last: Status | undefined;
+  while (Date.now() - t0 < timeoutMs) {
+    last = await readStatus(ctx, vm);
+    if (last && done(last)) return last;
+    if (!(await ctx.lab.vm(vm).isRunning())) throw new Error(`${vm} is powered off while waiting for ${what}`);
+    await sleep(100);
+  }
+  throw new Error(`${vm}: HA agent did not reach "${what}" within ${timeoutMs / 1000} s (status phase ${last?.phase ?? 'none'}${last?.lastError ? `, last error: ${last.lastError}` : ''}; log: ${await agentLogTail(ctx, vm)})`);
+}
+
+function vmIndex(ctx: RunContext, vm: string): number {
+  return ctx.scenario.vms.findIndex((v) => v.name === vm);
+}
+const hasLink = (ctx: RunContext, vm: string) => ctx.scenario.vms[vmIndex(ctx, vm)].nics.some((n) => n.kind === 'link');
+
+/** Harness-clock instant of the last AC-loss notice, for the end-to-end recovery time. */
+const noticeAt = new WeakMap<RunContext, number>();
+
+function primaryMetrics(ctx: RunContext, s: Status): void {
+  const v = s.save;
+  if (!v) return;
+  const add = (name: string, unit: string, val: number | null | undefined, d: string) => { if (typeof val === 'number' && Number.isFinite(val)) addMetric(ctx, name, unit, val, d); };
+  if (v.saveStartAt) add('notice_to_save_start_ms', 'ms', v.saveStartAt - v.noticeAt, 'AC-loss notice received → first chunk read (guest clock)');
+  const end = v.manifestCommittedAt ?? v.endAt;
+  if (v.saveStartAt && end) {
+    add('save_duration_ms', 'ms', end - v.saveStartAt, 'save start → manifest committed (or save end)');
+    const secs = (end - v.saveStartAt) / 1000;
+    if (secs > 0) add('save_throughput_mibs', 'MiB/s', (v.bytesUploaded + v.bytesSkipped) / 2 ** 20 / secs, 'region bytes saved (uploaded + zero-skipped) per second');
+  }
+  add('bytes_uploaded', 'B', v.bytesUploaded, 'non-zero chunk bytes PUT to the store');
+  add('bytes_skipped_zero', 'B', v.bytesSkipped, 'all-zero chunk bytes recorded, not uploaded');
+  if (v.manifestCommittedAt && v.signalAckedAt) add('commit_to_signal_ms', 'ms', v.signalAckedAt - v.manifestCommittedAt, 'manifest committed → standby acked the signal');
+}
+
+export const HA_STEPS: Pick<StepRegistry, HaKinds> = {
+  async 'ha-agent'(ctx, s) {
+    const store = storeOf(ctx);
+    const vm = ctx.lab.vm(s.vm);
+    const spec = ctx.specs.get(s.vm)!;
+    const prefix = `run-${ctx.lab.runId}`;
+    const args = [s.role, '--dev', '/dev/pmem0', '--endpoint', store.guestEndpoint, '--bucket', store.bucket, '--prefix', prefix, '--control-dir', '/run/fthctl'];
+    if (s.chunk !== undefined) args.push('--chunk-size', String(sizeBytes(s.chunk)));
+    if (s.concurrency) args.push('--concurrency', String(s.concurrency));
+    if (s.pauseAt) args.push('--pause-at', s.pauseAt);
+    if (s.role === 'primary' && s.peer && hasLink(ctx, s.peer)) args.push('--standby-addr', `${linkAddress(vmIndex(ctx, s.peer))}:${SIGNAL_PORT}`);
+    if (s.role === 'standby') {
+      if (spec.nvdimms.length < 2) throw new Error(`ha-agent standby on ${s.vm}: the VM needs a second NVDIMM for the restore journal`);
+      args.push('--meta', '/dev/pmem1', '--poll-ms', String(s.pollMs ?? 1000));
+      if (hasLink(ctx, s.vm)) args.push('--listen', `${linkAddress(vmIndex(ctx, s.vm))}:${SIGNAL_PORT}`);
+      // The standby's content before anything happens: what "kept its previous content" means.
+      if (!ctx.snapshots.has(`before:${s.vm}`)) ctx.snapshots.set(`before:${s.vm}`, await readFile(spec.nvdimms[0].backingFile));
+    }
+    const secret = s.credentials === 'wrong-secret' ? `${store.conn.secretAccessKey}x` : store.conn.secretAccessKey;
+    const env = { FTH_S3_ACCESS_KEY_ID: store.conn.accessKeyId, FTH_S3_SECRET_ACCESS_KEY: secret, FTH_S3_REGION: store.conn.region };
+    // Start marker, so waiting sees this agent's status and not one from before a reboot.
+    const before = await readStatus(ctx, s.vm);
+    await ctx.history.op(s.vm, 'ha-agent-start', { role: s.role, args: args.join(' ') }, () =>
+      vm.agent.spawn(`node ${AGENT} ${args.map((a) => `'${a}'`).join(' ')}`, '/run/fthctl/agent.log', env));
+    const ready = s.role === 'primary' ? ['ready'] : ['watching'];
+    const st = await waitStatus(ctx, s.vm, ready.join('/'), 120_000, (x) => x.pid !== before?.pid && (ready.includes(x.phase) || (s.pauseAt !== undefined && x.phase === 'paused')));
+    ctx.ha.set(s.vm, { role: s.role, prefix });
+    ctx.history.add('info', s.vm, 'ha-agent-ready', { role: s.role, phase: st.phase, heldGeneration: st.heldGeneration ?? null });
+  },
+
+  async 'ac-loss'(ctx, s) {
+    const f = ctx.history.faultStart('ac-loss', `AC loss on ${s.vm}, hold-up ${s.holdup} ms`, { vm: s.vm, holdupMs: s.holdup });
+    noticeAt.set(ctx, Date.now());
+    await sendControl(ctx, s.vm, { event: 'ac-loss', holdupMs: s.holdup, id: f.id });
+    ctx.openFaults.set(`ac:${s.vm}`, f);
+    if (s.cut === false) return;
+    // The cut comes when the hold-up ends, whatever the run does meanwhile (e.g. wait for the
+    // standby): the power supply does not wait for anyone. check-ha awaits it.
+    ctx.pending.push((async () => {
+      await sleep(s.holdup);
+      if (ctx.openFaults.get(`ac:${s.vm}`) !== f) return; // AC came back, or cut at a phase already
+      ctx.history.faultEnd(f);
+      ctx.openFaults.delete(`ac:${s.vm}`);
+      await powerCut(ctx, s.vm, `power cut of ${s.vm} at the end of the ${s.holdup} ms hold-up`);
+      const st = await readStatus(ctx, s.vm);
+      if (st) primaryMetrics(ctx, st);
+    })());
+  },
+
+  async 'ac-restore'(ctx, s) {
+    await sendControl(ctx, s.vm, { event: 'ac-restored' });
+    const f = ctx.openFaults.get(`ac:${s.vm}`);
+    if (f) { ctx.history.faultEnd(f); ctx.openFaults.delete(`ac:${s.vm}`); }
+  },
+
+  async 'power-cut-at'(ctx, s) {
+    const st = await waitStatus(ctx, s.vm, `paused at ${s.phase}`, (s.timeout ?? 120) * 1000, (x) => x.pausedAt === s.phase || (x.save?.endAt && x.phase !== 'paused'));
+    if (st.pausedAt !== s.phase) throw new Error(`${s.vm}: the save ended (${st.save?.outcome}) without pausing at ${s.phase}: is ha-agent pauseAt set to it?`);
+    const f = ctx.openFaults.get(`ac:${s.vm}`);
+    if (f) { ctx.history.faultEnd(f); ctx.openFaults.delete(`ac:${s.vm}`); }
+    await powerCut(ctx, s.vm, `power cut of ${s.vm} at ${s.phase}`, { phase: s.phase });
+    primaryMetrics(ctx, st);
+  },
+
+  async 'wait-ha'(ctx, s) {
+    const timeoutMs = (s.timeout ?? 120) * 1000;
+    if (s.until === 'save-ended') {
+      const st = await waitStatus(ctx, s.vm, 'save ended', timeoutMs, (x) => !!x.save?.endAt);
+      ctx.history.add('info', s.vm, 'save-ended', { outcome: st.save.outcome, generation: st.save.generation, error: st.save.error });
+      primaryMetrics(ctx, st);
+      return;
+    }
+    const startHeld = ctx.history.events.filter((e) => e.f === 'ha-agent-ready' && e.process === s.vm).at(-1)?.value as { heldGeneration?: string } | undefined;
+    if (s.until === 'holds-new') {
+      const st = await waitStatus(ctx, s.vm, 'holds a newer generation', timeoutMs, (x) => !!x.heldGeneration && x.heldGeneration !== (startHeld?.heldGeneration ?? null) && x.phase === 'watching');
+      const t0 = noticeAt.get(ctx);
+      if (t0) addMetric(ctx, 'rto_ms', 'ms', Date.now() - t0, 'AC-loss notice → standby holds the data (harness clock, 100 ms polling)');
+      if (st.restore?.endAt && st.restore?.startAt) addMetric(ctx, 'restore_duration_ms', 'ms', st.restore.endAt - st.restore.startAt, 'standby: restore start → journal done (guest clock)');
+      ctx.history.add('info', s.vm, 'holds', { generation: st.heldGeneration, trigger: st.restore?.trigger });
+      return;
+    }
+    // settled: idle, nothing in flight, unchanged for `settle` ms (a refusal is a settled state too)
+    const settle = s.settle ?? 3000;
+    let key = '';
+    let since = Date.now();
+    const st = await waitStatus(ctx, s.vm, 'settled', timeoutMs, (x) => {
+      const k = JSON.stringify([x.phase, x.heldGeneration, x.restores, x.refusals?.length, x.restore?.outcome]);
+      if (k !== key) { key = k; since = Date.now(); }
+      return x.phase === 'watching' && (!x.restore || x.restore.outcome !== 'in-progress') && Date.now() - since >= settle;
+    });
+    ctx.history.add('info', s.vm, 'settled', { heldGeneration: st.heldGeneration, restore: st.restore ? { trigger: st.restore.trigger, outcome: st.restore.outcome, generation: st.restore.generation } : null, refusals: st.refusals?.slice(-3) });
+  },
+
+  async 'store-outage'(ctx, s) {
+    const p = storeOutage(ctx, s.ms);
+    if (s.wait) await p;
+    else ctx.pending.push(p);
+  },
+
+  async 'corrupt-chunk'(ctx, s) {
+    const prefix = [...ctx.ha.values()][0]?.prefix;
+    if (!prefix) throw new Error('corrupt-chunk: no HA agent in this run yet');
+    const detail = await corruptChunk(ctx, prefix, s.mode, s.chunk);
+    ctx.history.add('info', 'nemesis', 'corrupt-chunk', detail);
+  },
+
+  async 'net-cut'(ctx, s) { await setLinks(ctx, s.vm, s.nic, 'down'); },
+  async 'net-restore'(ctx, s) { await setLinks(ctx, s.vm, s.nic, 'up'); },
+
+  async 'snapshot-pmem'(ctx, s) {
+    const nv = ctx.specs.get(s.vm)!.nvdimms[s.nvdimm ?? 0];
+    ctx.snapshots.set(s.as, await readFile(nv.backingFile));
+  },
+
+  async 'check-ha'(ctx, s) {
+    await Promise.all(ctx.pending);
+    const store = storeOf(ctx);
+    const prefix = ctx.ha.get(s.primary)?.prefix ?? ctx.ha.get(s.standby)?.prefix;
+    if (!prefix) throw new Error('check-ha: no HA agent was started');
+    const primarySpec = ctx.specs.get(s.primary)!;
+    const standbySpec = ctx.specs.get(s.standby)!;
+    const primaryAtCut = ctx.snapshots.get(`cut:${s.primary}`) ?? await readFile(primarySpec.nvdimms[0].backingFile);
+    const standbyNow = await readFile(standbySpec.nvdimms[0].backingFile);
+    const standbyBefore = ctx.snapshots.get(s.previous ?? `before:${s.standby}`);
+    if (!standbyBefore) throw new Error(`check-ha: no "previous" content of ${s.standby} (start its ha-agent first or name a snapshot-pmem)`);
+    const gens: GenerationTruth[] = [];
+    for (const m of (await listManifests(ctx, prefix)).slice(0, 5)) gens.push(await readGeneration(store.conn, store.bucket, prefix, m.generation));
+    const { check, dataAtRiskBytes } = judgeHa({
+      primaryAtCut, standbyNow, standbyBefore, generations: gens, expect: s.expect,
+      standbyStatus: await readStatus(ctx, s.standby), uncommitted: await uncommittedSaves(ctx, prefix),
+    });
+    addCheck(ctx, check);
+    addMetric(ctx, 'rpo_bytes', 'B', dataAtRiskBytes, "non-zero bytes of the primary's PMEM that the standby does not hold");
+  },
+};
