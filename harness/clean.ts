@@ -45,7 +45,10 @@ export async function clean(opts: { all?: boolean; log: (l: string) => void }): 
   }
   try {
     const { cleanLeftoverStores } = await import('../src/store/rgw.js');
-    for (const r of await cleanLeftoverStores()) { opts.log(`store leftovers: ${JSON.stringify(r)}`); removed++; }
+    for (const r of await cleanLeftoverStores()) {
+      if (r.action === 'removed') { opts.log(`removed leftover store ${r.dir} (killed ${r.killed.length} daemon(s))`); removed++; }
+      else opts.log(`store ${r.dir}: ${r.action}${r.detail ? ` (${r.detail})` : ''}`);
+    }
   } catch (e) {
     opts.log(`store leftovers not checked: ${(e as Error).message}`);
   }

@@ -55,7 +55,9 @@ async function runCommand(files: string[], o: RunFlags): Promise<number> {
     progress.close();
     err(`ftharness: ${sig}: cleaning up`);
     const hard = setTimeout(() => process.exit(sig === 'SIGINT' ? 130 : 143), 14_000);
-    closeAllLabs(err).finally(() => { clearTimeout(hard); process.exit(sig === 'SIGINT' ? 130 : 143); });
+    // Labs own their stores; stopAllEmbeddedStores also reaches a store still starting.
+    Promise.allSettled([closeAllLabs(err), import('../src/store/rgw.js').then((m) => m.stopAllEmbeddedStores())])
+      .finally(() => { clearTimeout(hard); process.exit(sig === 'SIGINT' ? 130 : 143); });
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

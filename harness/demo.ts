@@ -5,7 +5,8 @@ import { projectRoot } from '../src/util/paths.js';
 import { buildProgram } from './cli.js';
 import { closeHypervisor } from '../src/vm/libvirt.js';
 
-export const DEMO_SCENARIOS = ['scenarios/smoke.yaml'];
+/** The foundation smoke test, then the heart of ftharness: PMEM HA through a power cut. */
+export const DEMO_SCENARIOS = ['scenarios/smoke.yaml', 'scenarios/pmem-ha-basic.yaml'];
 
 const root = projectRoot();
 const out = process.env.FTH_DEMO_OUT ?? join(root, 'reports');

@@ -10,9 +10,13 @@ import { setLinks } from '../faults/network.js';
 import { corruptChunk, listManifests, storeOf, storeOutage, uncommittedSaves } from '../faults/store.js';
 import { sizeBytes } from '../scenario/load.js';
 import { addCheck, addMetric, type RunContext, type StepRegistry } from './context.js';
-import { controlDir, linkAddress } from './plan.js';
+import { controlDir, GUEST_MOUNTS, linkAddress } from './plan.js';
+import { patternBytes } from './patterns.js';
+import { metricName } from '../results/conventions.js';
+import { writeFile } from 'node:fs/promises';
+import { bootVm as STEP_BOOT } from './boot.js';
 
-type HaKinds = 'ha-agent' | 'ac-loss' | 'ac-restore' | 'power-cut-at' | 'wait-ha' | 'store-outage' | 'corrupt-chunk' | 'net-cut' | 'net-restore' | 'snapshot-pmem' | 'check-ha';
+type HaKinds = 'holdup-sweep' | 'ha-agent' | 'ac-loss' | 'ac-restore' | 'power-cut-at' | 'wait-ha' | 'store-outage' | 'corrupt-chunk' | 'net-cut' | 'net-restore' | 'snapshot-pmem' | 'check-ha';
 
 const AGENT = '/opt/ftharness/dist/src/pmem-ha/agent.js';
 const SIGNAL_PORT = 7070;
@@ -183,6 +187,66 @@ export const HA_STEPS: Pick<StepRegistry, HaKinds> = {
   async 'snapshot-pmem'(ctx, s) {
     const nv = ctx.specs.get(s.vm)!.nvdimms[s.nvdimm ?? 0];
     ctx.snapshots.set(s.as, await readFile(nv.backingFile));
+  },
+
+  async 'holdup-sweep'(ctx, s) {
+    const store = storeOf(ctx);
+    const pSpec = ctx.specs.get(s.primary)!;
+    const sSpec = ctx.specs.get(s.standby)!;
+    const prefix = ctx.ha.get(s.primary)?.prefix;
+    if (!prefix || !ctx.ha.has(s.standby)) throw new Error('holdup-sweep: start both HA agents first (ha-agent steps)');
+    const regionMiB = pSpec.nvdimms[0].sizeMiB;
+    const fillMiB = Math.max(1, Math.round(regionMiB * (s.fill ?? 0.5)));
+    const resolution = s.resolution ?? 1000;
+    const labels = { pmem_size: `${regionMiB}MiB`, fill: String(s.fill ?? 0.5) };
+    const probes: { holdupMs: number; ok: boolean; why: string }[] = [];
+    let { lo, hi } = s;
+    let foundOk = false;
+    let silent = '';
+    const probe = async (h: number, k: number): Promise<boolean> => {
+      const vm = ctx.lab.vm(s.primary);
+      if (!(await vm.isRunning())) {
+        await STEP_BOOT(ctx, s.primary);
+        await HA_STEPS['ha-agent'](ctx, { do: 'ha-agent', vm: s.primary, role: 'primary', peer: s.standby });
+      }
+      const bytes = patternBytes(ctx.seed, `sweep-${k}`, fillMiB * 2 ** 20);
+      await writeFile(join(ctx.lab.shareDir, `sweep-${k}.bin`), bytes);
+      await vm.agent.sh(`dd if=${GUEST_MOUNTS.fthrun}/sweep-${k}.bin of=/dev/pmem0 bs=1M oflag=direct conv=notrunc,fsync 2>/dev/null`);
+      const before = await readFile(sSpec.nvdimms[0].backingFile);
+      const f = ctx.history.faultStart('ac-loss', `sweep probe ${k}: AC loss, hold-up ${h} ms`, { vm: s.primary, holdupMs: h });
+      await sendControl(ctx, s.primary, { event: 'ac-loss', holdupMs: h, id: f.id });
+      await sleep(h);
+      ctx.history.faultEnd(f);
+      await powerCut(ctx, s.primary, `sweep probe ${k}: power cut after ${h} ms`);
+      await HA_STEPS['wait-ha'](ctx, { do: 'wait-ha', vm: s.standby, until: 'settled', settle: 3000 });
+      const gens: GenerationTruth[] = [];
+      for (const m of (await listManifests(ctx, prefix)).slice(0, 2)) gens.push(await readGeneration(store.conn, store.bucket, prefix, m.generation));
+      const truth = { primaryAtCut: ctx.snapshots.get(`cut:${s.primary}`)!, standbyNow: await readFile(sSpec.nvdimms[0].backingFile), standbyBefore: before, generations: gens };
+      const restored = judgeHa({ ...truth, expect: 'restored' }).check;
+      const kept = restored.valid === true ? undefined : judgeHa({ ...truth, expect: 'previous' }).check;
+      if (kept && kept.valid !== true) silent ||= `probe ${k} (${h} ms): ${kept.message}`;
+      probes.push({ holdupMs: h, ok: restored.valid === true, why: (kept ?? restored).message.slice(0, 200) });
+      addMetric(ctx, metricName('holdup_probe_ms', labels), 'ms', h, 'hold-up of each sweep probe');
+      addMetric(ctx, metricName('holdup_probe_ok', labels), 'bool', restored.valid === true ? 1 : 0, '1 = committed and restored at this hold-up');
+      return restored.valid === true;
+    };
+    let k = 0;
+    if (await probe(hi, k++)) {
+      foundOk = true;
+      while (hi - lo > resolution) {
+        const mid = Math.round((lo + hi) / 2);
+        if (await probe(mid, k++)) hi = mid; else lo = mid;
+      }
+      addMetric(ctx, metricName('holdup_min_ms', labels), 'ms', hi, `shortest hold-up (±${resolution} ms) that gave a committed, restored generation`);
+    }
+    addCheck(ctx, {
+      name: `hold-up sweep (${regionMiB} MiB, fill ${s.fill ?? 0.5})`,
+      valid: silent ? false : foundOk ? true : 'unknown',
+      message: silent ? `a probe left the standby with unexplained bytes: ${silent}`
+        : foundOk ? `shortest working hold-up ${hi} ms (longest failing ${lo} ms); every failing probe left the standby on its previous content`
+          : `even the longest hold-up (${s.hi} ms) did not give a restored generation: raise hi`,
+      evidence: { probes, resolution },
+    });
   },
 
   async 'check-ha'(ctx, s) {

@@ -7,6 +7,7 @@ import { powerCut } from '../faults/power.js';
 import { sizeBytes } from '../scenario/load.js';
 import { addCheck, addMetric, type RunContext, type StepExec, type StepRegistry } from './context.js';
 import { HA_STEPS } from './ha-steps.js';
+import { bootVm } from './boot.js';
 import { patternBytes, sha256 } from './patterns.js';
 import { controlDir, GUEST_MOUNTS } from './plan.js';
 import { copyFile, rm, writeFile } from 'node:fs/promises';
@@ -21,12 +22,7 @@ const spec = (ctx: RunContext, vm: string) => ctx.specs.get(vm)!;
 
 const CORE_STEPS: Omit<StepRegistry, keyof typeof HA_STEPS> = {
   async boot(ctx, s) {
-    const vm = ctx.lab.vm(s.vm);
-    const t = await ctx.history.op(s.vm, 'boot', undefined, () => vm.boot((s.timeout ?? 120) * 1000));
-    const cut = ctx.openFaults.get(s.vm);
-    if (cut) { ctx.history.faultEnd(cut); ctx.openFaults.delete(s.vm); }
-    addMetric(ctx, 'boot_to_agent_ms', 'ms', t.startToAgentMs, 'domain start → guest agent answers guest-ping');
-    ctx.guestKernel ??= (await vm.agent.sh('uname -r')).trim();
+    await bootVm(ctx, s.vm, s.timeout);
   },
 
   async 'power-cut'(ctx, s) {

@@ -119,6 +119,13 @@ export const STEPS = [
   step('net-cut', { vm: VmName, nic: Type.Union([Type.Literal('link'), Type.Literal('user'), Type.Literal('all')]) }, "take a VM's NIC(s) down"),
   step('net-restore', { vm: VmName, nic: Type.Union([Type.Literal('link'), Type.Literal('user'), Type.Literal('all')]) }, 'bring NICs back'),
   step('snapshot-pmem', { vm: VmName, as: PatternName, nvdimm: Type.Optional(Type.Integer({ minimum: 0 })) }, "remember the NVDIMM's current backing-file content (e.g. the standby's before a fault)"),
+  step('holdup-sweep', {
+    primary: VmName, standby: VmName,
+    fill: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'fraction of the region written with fresh data before each probe (default 0.5)' })),
+    lo: Type.Integer({ minimum: 0, description: 'ms: a hold-up known (or assumed) too short' }),
+    hi: Type.Integer({ minimum: 1, description: 'ms: a hold-up expected to be long enough' }),
+    resolution: Type.Optional(Type.Integer({ minimum: 50, description: 'ms (default 1000)' })),
+  }, 'binary search for the shortest hold-up that still gives a committed, restored generation; each probe is a real AC loss + power cut'),
   step('check-ha', {
     primary: VmName, standby: VmName,
     expect: Type.Union([Type.Literal('restored'), Type.Literal('previous')], { description: 'restored: standby holds the primary PMEM byte for byte; previous: standby kept its previous content (or an older intact generation) because the save could not be trusted' }),
