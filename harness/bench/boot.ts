@@ -2,22 +2,15 @@
 // start → guest agent answers; destroy in between) and print min/median/max with the accel.
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
-import { findImage } from '../../src/image/build.js';
-import { Lab } from '../../src/lab/lab.js';
+import { openBenchLab } from './lab.js';
 import { FAST_BOOT_ARGS } from '../../src/runner/plan.js';
-import { closeHypervisor, detectAccel } from '../../src/vm/libvirt.js';
+import { closeHypervisor } from '../../src/vm/libvirt.js';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '7' }, json: { type: 'boolean' } } });
 const n = Number(values.n);
 if (!Number.isInteger(n) || n < 1) { console.error('--n must be a positive integer'); process.exit(2); }
 
-const img = await findImage();
-if (!img) { console.error('no guest image: run `ftharness image build`'); process.exit(2); }
-const accel = detectAccel();
-const lab = await Lab.open();
-const stop = () => { void lab.close().finally(() => process.exit(130)); };
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
+const { img, accel, lab } = await openBenchLab();
 const samples: number[] = [];
 try {
   const pm = `${lab.workDir}/pmem.img`;

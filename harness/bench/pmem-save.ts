@@ -7,12 +7,11 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
-import { findImage } from '../../src/image/build.js';
-import { Lab } from '../../src/lab/lab.js';
+import { openBenchLab } from './lab.js';
 import { controlDir, FAST_BOOT_ARGS, GUEST_MOUNTS } from '../../src/runner/plan.js';
 import { openRunStore } from '../../src/runner/store.js';
 import { patternBytes } from '../../src/runner/patterns.js';
-import { closeHypervisor, detectAccel } from '../../src/vm/libvirt.js';
+import { closeHypervisor } from '../../src/vm/libvirt.js';
 import { projectRoot } from '../../src/util/paths.js';
 import { mkdir } from 'node:fs/promises';
 
@@ -21,13 +20,7 @@ const sizeMiB = Number(values.size);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (l: string) => process.stderr.write(`[bench] ${l}\n`);
 
-const img = await findImage();
-if (!img) { console.error('no guest image: run `ftharness image build`'); process.exit(2); }
-const accel = detectAccel();
-const lab = await Lab.open();
-const stop = () => { void lab.close().finally(() => process.exit(130)); };
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
+const { img, accel, lab } = await openBenchLab();
 
 try {
   const store = await openRunStore('auto', lab, log);
