@@ -62,13 +62,26 @@ export class GuestAgent {
     await this.command('guest-ping', undefined, timeoutS);
   }
 
+  /** Pings made while waiting for readiness: only the outcome goes into the transcript. */
+  private async quietPing(): Promise<void> {
+    const n = this.transcript.length;
+    try {
+      await this.ping(1);
+    } finally {
+      this.transcript.splice(n);
+    }
+  }
+
   /** Poll until the agent answers; resolves with the ms waited. */
   async waitReady(timeoutMs: number, isAlive: () => Promise<boolean> = async () => true): Promise<number> {
     const t0 = Date.now();
     let last = '';
+    let tries = 0;
     while (Date.now() - t0 < timeoutMs) {
+      tries++;
       try {
-        await this.ping(1);
+        await this.quietPing();
+        this.transcript.push({ time: new Date(t0).toISOString(), command: 'wait-ready', ok: true, result: { tries }, ms: Date.now() - t0 });
         return Date.now() - t0;
       } catch (e) {
         last = (e as Error).message;
