@@ -26,21 +26,6 @@ while read -r ko; do insmod "/lib/modules/$ko" 2>/dev/null; done < /etc/fth-modu
 
 hn=$(param fth.hostname); [ -n "$hn" ] && hostname "$hn"
 
-# The guest agent is what "ready" means: start it as soon as its port exists.
-start_agent() {
-  for i in $(seq 1 200); do
-    for p in /sys/class/virtio-ports/*; do
-      [ -f "$p/name" ] || continue
-      if [ "$(cat "$p/name")" = org.qemu.guest_agent.0 ]; then
-        qemu-ga -m virtio-serial -p "/dev/$(basename "$p")" -t /run -f /run/qemu-ga.pid -r &
-        return 0
-      fi
-    done
-    sleep 0.05
-  done
-  echo "fth-init: no guest agent port" > /dev/console
-}
-start_agent
 
 ip link set lo up
 for spec in $(param fth.net | tr ';' ' '); do
@@ -58,6 +43,22 @@ EOF
   if [ "$mode" = rw ]; then opts=rw,cache=none; else opts=ro,cache=loose; fi
   mkdir -p "$mnt" && mount -t 9p -o trans=virtio,version=9p2000.L,$opts,msize=512000 "$tag" "$mnt"
 done
+# The guest agent is what "ready" means, so it starts last: when it answers, the network
+# and the shares are there too.
+start_agent() {
+  for i in $(seq 1 200); do
+    for p in /sys/class/virtio-ports/*; do
+      [ -f "$p/name" ] || continue
+      if [ "$(cat "$p/name")" = org.qemu.guest_agent.0 ]; then
+        qemu-ga -m virtio-serial -p "/dev/$(basename "$p")" -t /run -f /run/qemu-ga.pid -r &
+        return 0
+      fi
+    done
+    sleep 0.05
+  done
+  echo "fth-init: no guest agent port" > /dev/console
+}
+start_agent
 echo "fth-init: up $(cut -d' ' -f1 /proc/uptime)s" > /dev/console
 
 # Keep PID 1 alive; reap orphans.
