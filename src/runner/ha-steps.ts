@@ -95,12 +95,13 @@ export const HA_STEPS: Pick<StepRegistry, HaKinds> = {
     }
     const secret = s.credentials === 'wrong-secret' ? `${store.conn.secretAccessKey}x` : store.conn.secretAccessKey;
     const env = { FTH_S3_ACCESS_KEY_ID: store.conn.accessKeyId, FTH_S3_SECRET_ACCESS_KEY: secret, FTH_S3_REGION: store.conn.region };
-    // Start marker, so waiting sees this agent's status and not one from before a reboot.
+    // Start marker, so waiting sees this agent's status and not one from before a reboot (guest
+    // pids repeat across reboots; the start time does not).
     const before = await readStatus(ctx, s.vm);
     await ctx.history.op(s.vm, 'ha-agent-start', { role: s.role, args: args.join(' ') }, () =>
       vm.agent.spawn(`node ${AGENT} ${args.map((a) => `'${a}'`).join(' ')}`, '/run/fthctl/agent.log', env));
     const ready = s.role === 'primary' ? ['ready'] : ['watching'];
-    const st = await waitStatus(ctx, s.vm, ready.join('/'), 120_000, (x) => x.pid !== before?.pid && (ready.includes(x.phase) || (s.pauseAt !== undefined && x.phase === 'paused')));
+    const st = await waitStatus(ctx, s.vm, ready.join('/'), 120_000, (x) => (x.pid !== before?.pid || x.agentStartedAt !== before?.agentStartedAt) && (ready.includes(x.phase) || (s.pauseAt !== undefined && x.phase === 'paused')));
     ctx.ha.set(s.vm, { role: s.role, prefix });
     ctx.history.add('info', s.vm, 'ha-agent-ready', { role: s.role, phase: st.phase, heldGeneration: st.heldGeneration ?? null });
   },
