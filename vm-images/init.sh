@@ -26,6 +26,19 @@ while read -r ko; do insmod "/lib/modules/$ko" 2>/dev/null; done < /etc/fth-modu
 
 hn=$(param fth.hostname); [ -n "$hn" ] && hostname "$hn"
 
+# /dev/pmemN follows probe order, not the order of the NVDIMMs in the domain. Name them
+# /dev/nvdimmK in guest-physical address order, which is libvirt's (= the VmSpec's) order.
+nregions() { ls -d /sys/bus/nd/devices/region* 2>/dev/null | wc -l; }
+nblocks() { ls -d /sys/bus/nd/devices/region*/namespace*/block/* 2>/dev/null | wc -l; }
+for i in $(seq 1 40); do [ "$(nblocks)" -ge "$(nregions)" ] && break; sleep 0.05; done
+k=0
+for dev in $(for r in /sys/bus/nd/devices/region*; do
+    b=$(ls "$r"/namespace*/block/ 2>/dev/null | head -1)
+    [ -n "$b" ] && echo "$(printf %020d "$(cat "$r/resource")") $b"
+  done | sort | cut -d' ' -f2); do
+  ln -sf "/dev/$dev" "/dev/nvdimm$k"; k=$((k+1))
+done
+
 
 ip link set lo up
 for spec in $(param fth.net | tr ';' ' '); do

@@ -47,14 +47,17 @@ const GUEST_SCRIPT = `
 for n in /sys/devices/system/node/node[0-9]*; do
   echo "node $(basename $n) cpus=$(cat $n/cpulist) distance=$(cat $n/distance | tr ' ' ,) memkb=$(sed -n 's/.*MemTotal: *\\([0-9]*\\) kB/\\1/p' $n/meminfo)"
 done
-for b in /sys/block/pmem*; do
-  [ -e "$b" ] && echo "pmem $(basename $b) sectors=$(cat $b/size) node=$(cat $b/device/numa_node 2>/dev/null || echo ?)"
+for l in /dev/nvdimm[0-9]*; do
+  [ -e "$l" ] || continue
+  b=/sys/block/$(basename $(readlink $l))
+  echo "pmem $(basename $l) sectors=$(cat $b/size) node=$(cat $b/device/numa_node 2>/dev/null || echo ?) blk=$(basename $b)"
 done
 true`;
 
 export interface GuestTopology {
   nodes: { id: number; cpus: string; distance: number[]; memKiB: number }[];
-  pmem: { dev: string; bytes: number; node: number }[];
+  /** dev = the stable /dev/nvdimmK name (K = index in the spec), block = the kernel's pmemN */
+  pmem: { dev: string; bytes: number; node: number; block: string }[];
 }
 
 export async function readGuestTopology(agent: GuestAgent): Promise<GuestTopology> {
@@ -63,8 +66,8 @@ export async function readGuestTopology(agent: GuestAgent): Promise<GuestTopolog
   for (const line of out.split('\n')) {
     let m = /^node node(\d+) cpus=(\S*) distance=(\S*) memkb=(\d*)/.exec(line);
     if (m) t.nodes.push({ id: Number(m[1]), cpus: m[2], distance: m[3].split(',').map(Number), memKiB: Number(m[4]) });
-    m = /^pmem (\S+) sectors=(\d+) node=(\S+)/.exec(line);
-    if (m) t.pmem.push({ dev: m[1], bytes: Number(m[2]) * 512, node: Number(m[3]) });
+    m = /^pmem (\S+) sectors=(\d+) node=(\S+) blk=(\S+)/.exec(line);
+    if (m) t.pmem.push({ dev: m[1], bytes: Number(m[2]) * 512, node: Number(m[3]), block: m[4] });
   }
   return t;
 }
@@ -95,12 +98,12 @@ function guestSide(spec: VmSpec, g: GuestTopology): string[] {
     if (n.memKiB > cellKiB || n.memKiB < cellKiB * 0.6) bad.push(`guest node${c.id} MemTotal ${n.memKiB} KiB, cell is ${cellKiB} KiB`);
   }
   spec.nvdimms.forEach((nv, i) => {
-    const p = g.pmem.find((x) => x.dev === `pmem${i}`);
-    if (!p) { bad.push(`guest has no /dev/pmem${i}`); return; }
+    const p = g.pmem.find((x) => x.dev === `nvdimm${i}`);
+    if (!p) { bad.push(`guest has no /dev/nvdimm${i}`); return; }
     const want = nv.sizeMiB * 2 ** 20 - (nv.labelSizeKiB ?? 0) * 1024;
     // With a label area the namespace is a little smaller than the device; without, equal.
-    if (nv.labelSizeKiB ? p.bytes > want || p.bytes < want * 0.9 : p.bytes !== want) bad.push(`guest /dev/pmem${i} is ${p.bytes} bytes, NVDIMM is ${nv.sizeMiB} MiB`);
-    if (p.node !== nv.node) bad.push(`guest /dev/pmem${i} is on node ${p.node}, spec ${nv.node}`);
+    if (nv.labelSizeKiB ? p.bytes > want || p.bytes < want * 0.9 : p.bytes !== want) bad.push(`guest /dev/nvdimm${i} (${p.block}) is ${p.bytes} bytes, NVDIMM is ${nv.sizeMiB} MiB`);
+    if (p.node !== nv.node) bad.push(`guest /dev/nvdimm${i} (${p.block}) is on node ${p.node}, spec ${nv.node}`);
   });
   return bad;
 }

@@ -81,14 +81,14 @@ export const HA_STEPS: Pick<StepRegistry, HaKinds> = {
     const vm = ctx.lab.vm(s.vm);
     const spec = ctx.specs.get(s.vm)!;
     const prefix = `run-${ctx.lab.runId}`;
-    const args = [s.role, '--dev', '/dev/pmem0', '--endpoint', store.guestEndpoint, '--bucket', store.bucket, '--prefix', prefix, '--control-dir', '/run/fthctl'];
+    const args = [s.role, '--dev', '/dev/nvdimm0', '--endpoint', store.guestEndpoint, '--bucket', store.bucket, '--prefix', prefix, '--control-dir', '/run/fthctl'];
     if (s.chunk !== undefined) args.push('--chunk-size', String(sizeBytes(s.chunk)));
     if (s.concurrency) args.push('--concurrency', String(s.concurrency));
     if (s.pauseAt) args.push('--pause-at', s.pauseAt);
     if (s.role === 'primary' && s.peer && hasLink(ctx, s.peer)) args.push('--standby-addr', `${linkAddress(vmIndex(ctx, s.peer))}:${SIGNAL_PORT}`);
     if (s.role === 'standby') {
       if (spec.nvdimms.length < 2) throw new Error(`ha-agent standby on ${s.vm}: the VM needs a second NVDIMM for the restore journal`);
-      args.push('--meta', '/dev/pmem1', '--poll-ms', String(s.pollMs ?? 1000));
+      args.push('--meta', '/dev/nvdimm1', '--poll-ms', String(s.pollMs ?? 1000));
       if (hasLink(ctx, s.vm)) args.push('--listen', `${linkAddress(vmIndex(ctx, s.vm))}:${SIGNAL_PORT}`);
       // The standby's content before anything happens: what "kept its previous content" means.
       if (!ctx.snapshots.has(`before:${s.vm}`)) ctx.snapshots.set(`before:${s.vm}`, await readFile(spec.nvdimms[0].backingFile));
@@ -212,7 +212,7 @@ export const HA_STEPS: Pick<StepRegistry, HaKinds> = {
       }
       const bytes = patternBytes(ctx.seed, `sweep-${k}`, fillMiB * 2 ** 20);
       await writeFile(join(ctx.lab.shareDir, `sweep-${k}.bin`), bytes);
-      await vm.agent.sh(`dd if=${GUEST_MOUNTS.fthrun}/sweep-${k}.bin of=/dev/pmem0 bs=1M oflag=direct conv=notrunc,fsync 2>/dev/null`);
+      await vm.agent.sh(`dd if=${GUEST_MOUNTS.fthrun}/sweep-${k}.bin of=/dev/nvdimm0 bs=1M oflag=direct conv=notrunc,fsync 2>/dev/null`);
       const before = await readFile(sSpec.nvdimms[0].backingFile);
       const f = ctx.history.faultStart('ac-loss', `sweep probe ${k}: AC loss, hold-up ${h} ms`, { vm: s.primary, holdupMs: h });
       await sendControl(ctx, s.primary, { event: 'ac-loss', holdupMs: h, id: f.id });

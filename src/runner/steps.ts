@@ -84,7 +84,7 @@ const CORE_STEPS: Omit<StepRegistry, keyof typeof HA_STEPS> = {
     const nvdimm = s.nvdimm ?? 0;
     const offset = sizeBytes(s.offset ?? 0);
     const bytes = patternBytes(ctx.seed, s.pattern, sizeBytes(s.length));
-    const dev = `/dev/pmem${nvdimm}`;
+    const dev = `/dev/nvdimm${nvdimm}`; // stable name made by the guest init, see vm-images/init.sh
     const file = `pattern-${s.pattern}.bin`;
     const t0 = Date.now();
     await ctx.history.op(s.vm, 'pmem-write', { pattern: s.pattern, dev, offset, length: bytes.length, sha256: sha256(bytes) }, async () => {
@@ -99,7 +99,7 @@ const CORE_STEPS: Omit<StepRegistry, keyof typeof HA_STEPS> = {
   async 'check-pmem'(ctx, s) {
     const p = ctx.patterns.get(s.pattern)!;
     const vm = ctx.lab.vm(s.vm);
-    const dev = `/dev/pmem${p.nvdimm}`;
+    const dev = `/dev/nvdimm${p.nvdimm}`;
     const out = await ctx.history.op(s.vm, 'pmem-read', { pattern: s.pattern, dev }, () =>
       vm.agent.sh(`dd if=${dev} bs=${BLOCK} skip=${p.offset / BLOCK} count=${p.bytes.length / BLOCK} iflag=direct 2>/dev/null | sha256sum`));
     const got = out.trim().split(/\s+/)[0];

@@ -26,7 +26,7 @@ describe('@vm foundation on real guests', function () {
     assert.ok(res.checks.every((c) => c.valid === true));
     const topo = res.checks.find((c) => c.name.startsWith('topology'))!.evidence as any;
     assert.equal(topo.guest.nodes.length, 2);
-    assert.deepEqual(topo.guest.pmem, [{ dev: 'pmem0', bytes: 256 * 2 ** 20, node: 1 }]);
+    assert.deepEqual(topo.guest.pmem, [{ dev: 'nvdimm0', bytes: 256 * 2 ** 20, node: 1, block: 'pmem0' }]);
     assert.equal(res.metrics.boot_to_agent_ms.values.length, 2);
     assert.equal(res.dimensions.accel, existsSync('/dev/kvm') ? 'kvm' : 'tcg');
     assert.equal(res.dimensions.topology, 'emulated');
@@ -54,7 +54,7 @@ vms:
 steps:
   - { do: boot, vm: g }
   - { do: pmem-write, vm: g, pattern: a, length: 64KiB }
-  - { do: exec, vm: g, cmd: "dd if=/dev/urandom of=/dev/pmem0 bs=4096 count=1 oflag=direct conv=notrunc,fsync 2>/dev/null" }
+  - { do: exec, vm: g, cmd: "dd if=/dev/urandom of=/dev/nvdimm0 bs=4096 count=1 oflag=direct conv=notrunc,fsync 2>/dev/null" }
   - { do: power-cut, vm: g }
   - { do: check-backing-file, vm: g, pattern: a }
 `);
@@ -67,6 +67,17 @@ steps:
     assert.equal(c.valid, false);
     assert.ok((c.evidence as any).a.firstDifferenceAt < 4096, JSON.stringify(c.evidence));
     assert.match(res.reason, /differs at byte/);
+  });
+
+  it('NVDIMM K is /dev/nvdimmK in the guest, whatever /dev/pmemN the kernel gave it', async () => {
+    const out = tmpDir();
+    const r = await cli(['run', 'test/fixtures/multi-nvdimm.yaml', '--json', '--out', out, '--no-report']);
+    assert.equal(r.exitCode, 0, r.all);
+    const res = JSON.parse(readFileSync(join(JSON.parse(r.stdout).runs[0].dir, 'results.json'), 'utf8')) as RunResult;
+    const pmem = (res.checks.find((c) => c.name.startsWith('topology'))!.evidence as any).guest.pmem;
+    assert.deepEqual(pmem.map((p: any) => [p.dev, p.bytes / 2 ** 20, p.node]), [['nvdimm0', 8, 0], ['nvdimm1', 16, 1], ['nvdimm2', 4, 0], ['nvdimm3', 32, 1]]);
+    // The pattern written to NVDIMM 2 is in NVDIMM 2's backing file (the check reads that file).
+    assert.ok(res.checks.find((c) => c.name.startsWith('backing file'))!.valid);
   });
 
   it('SIGTERM during a run removes its domain, qemu and scratch files within 15 s', async () => {
