@@ -184,4 +184,18 @@ describe('@vm persistent heap scenarios on real guests', function () {
     }
     assert.equal(hv.open.newBase, '0x300000000000');
   });
+
+  it('pheap-ha-restore: the heap saved by PMEM HA opens on the standby at a different base, graph intact', async () => {
+    const { res, ms } = await runScenario('scenarios/pheap-ha-restore.yaml', 4);
+    timings.push(`ha-restore ${Math.round(ms / 1000)} s`);
+    assert.equal(byName(res, 'standby holds').valid, true);
+    const [verify] = execsOf(res, 'verify');
+    assert.ok(verify?.ok, 'the standby guest verified the heap');
+    // The base stored by the primary's mapping is not the standby's: the standby swizzled.
+    assert.ok(verify.open.swizzled, JSON.stringify(verify.open));
+    assert.notEqual(verify.open.oldBase, verify.open.newBase);
+    const host = last(byName(res, 'the restored heap verifies on the host'));
+    assert.equal(host.ok, true);
+    assert.equal(host.open.oldBase, verify.open.newBase, 'the host sees the base the standby left');
+  });
 });
