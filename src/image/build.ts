@@ -25,10 +25,12 @@ export interface GuestImage {
 }
 
 /** Modules every guest loads at boot (dependencies are added automatically). */
+// Each insmod costs tens of ms under TCG: only what ftharness guests use (no virtio-blk, rng or
+// devdax; a lab's own disk image brings its own kernel and initramfs).
 export const GUEST_MODULES = [
-  'virtio_pci', 'virtio_console', 'virtio_net', 'virtio_blk', 'virtio_rng',
+  'virtio_pci', 'virtio_console', 'virtio_net',
   '9pnet_virtio', '9p',
-  'nfit', 'nd_pmem', 'nd_btt', 'dax_pmem',
+  'nfit', 'nd_pmem',
 ];
 /** Host packages whose files end up in the image: their versions are part of the cache key. */
 const HOST_PACKAGES = ['busybox-static', 'qemu-guest-agent', 'nodejs', 'libc6', 'libglib2.0-0', 'libstdc++6'];

@@ -67,7 +67,6 @@ export function renderDomainXml(s: VmSpec): string {
     channel: { '@type': 'unix', source: { '@mode': 'bind' }, target: { '@type': 'virtio', '@name': 'org.qemu.guest_agent.0' } },
     controller: { '@type': 'usb', '@model': 'none' },
     memballoon: { '@model': 'none' },
-    rng: { '@model': 'virtio', backend: { '@model': 'random', '#': '/dev/urandom' } },
     memory: s.nvdimms.map((n) => ({
       '@model': 'nvdimm', '@access': n.access ?? 'shared',
       source: { path: n.backingFile },
