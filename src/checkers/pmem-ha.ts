@@ -112,6 +112,6 @@ export function judgeHa(t: HaTruth): { check: CheckResult; dataAtRiskBytes: numb
   if (torn.length) reasons.push(`damaged generation(s): ${torn.map((g) => `${g.generation} (${g.problem})`).join(', ')}`);
   if (t.uncommitted?.length) reasons.push(`torn save(s) without a manifest, not a generation: ${t.uncommitted.map((u) => `${u.generation} (${u.chunks} chunks stored)`).join(', ')}`);
   if (!t.generations.length && !t.uncommitted?.length) reasons.push('no save reached the store');
-  const why = `: ${reasons.join('; ')}`;
+  const why = reasons.length ? `: ${reasons.join('; ')}` : '';
   return { dataAtRiskBytes: atRisk, check: { name, valid: true, message: `standby kept ${evidence.standbyHolds}${why}`, evidence } };
 }

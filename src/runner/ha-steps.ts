@@ -222,7 +222,10 @@ export const HA_STEPS: Pick<StepRegistry, HaKinds> = {
       await HA_STEPS['wait-ha'](ctx, { do: 'wait-ha', vm: s.standby, until: 'settled', settle: 3000 });
       const gens: GenerationTruth[] = [];
       for (const m of (await listManifests(ctx, prefix)).slice(0, 2)) gens.push(await readGeneration(store.conn, store.bucket, prefix, m.generation));
-      const truth = { primaryAtCut: ctx.snapshots.get(`cut:${s.primary}`)!, standbyNow: await readFile(sSpec.nvdimms[0].backingFile), standbyBefore: before, generations: gens };
+      const truth = {
+        primaryAtCut: ctx.snapshots.get(`cut:${s.primary}`)!, standbyNow: await readFile(sSpec.nvdimms[0].backingFile), standbyBefore: before,
+        generations: gens, uncommitted: await uncommittedSaves(ctx, prefix),
+      };
       const restored = judgeHa({ ...truth, expect: 'restored' }).check;
       const kept = restored.valid === true ? undefined : judgeHa({ ...truth, expect: 'previous' }).check;
       if (kept && kept.valid !== true) silent ||= `probe ${k} (${h} ms): ${kept.message}`;
