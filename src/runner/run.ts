@@ -99,6 +99,8 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
       o.progress?.step(`${i + 1}/${s.steps.length} ${describeStep(step)}`);
       await runStep(ctx, step);
     }
+    // Background fault work (a cut at the end of a hold-up, a store coming back) belongs to the run.
+    await Promise.all(ctx.pending);
     const failed = ctx.checks.filter((c) => c.valid === false);
     if (failed.length) {
       verdict = 'fail';
@@ -112,6 +114,8 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
     reason = redact((e as Error).message);
     history.add('info', 'harness', 'error', { error: reason });
   } finally {
+    // After an error nobody awaits the background work any more; it must not crash the process.
+    for (const p of ctx?.pending ?? []) p.catch(() => undefined);
     if (lab) {
       // Artefacts before teardown: the live XML and agent transcripts exist only now.
       for (const [key, vm] of lab.vms) {
