@@ -1,17 +1,8 @@
 // Deterministic PRNG and hashes for the workload: the checker recomputes the expected graph
 // from the seed alone, so every random choice must come from here, never from Math.random.
+import { mulberry32 } from '../util/prng.js';
 
-/** mulberry32: 32-bit state, full period 2^32, good enough for workload shapes. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
+export { mulberry32 };
 
 /** Seeded random helper: uint32(), below(n) in [0, n), chance(p). */
 export class Rng {

@@ -10,6 +10,7 @@ import type { RunResult } from '../results/types.js';
 import { countVerdicts, type Counts } from './model.js';
 import { esc, verdictBadge, type HtmlSection } from './page.js';
 import { fmtNum, mean } from './stats.js';
+import { mulberry32 } from '../util/prng.js';
 
 export type MetricVerdict = 'better' | 'worse' | 'no-change' | 'insufficient' | 'changed';
 
@@ -86,16 +87,10 @@ function withDefaults(opts: CompareOptions): Required<CompareOptions> {
   return o;
 }
 
-/** mulberry32: tiny, seeded, good enough for resampling; same seed → same p. */
+/** Seeded uniform [0, 1) for resampling; same seed → same p. */
 export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
 }
 
 function choose(n: number, k: number): number {

@@ -1,0 +1,13 @@
+// One seeded PRNG for everything that must be reproducible from a seed (workloads, resampling).
+
+/** mulberry32: 32-bit state, full period 2^32; returns uint32 values. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  };
+}
