@@ -16,4 +16,4 @@ try {
 } finally {
   await closeHypervisor();
 }
-process.stderr.write(`\nresults: ${out}/latest (per scenario: ${out}/<scenario>/latest)\nreport:  ${join(out, 'index.html')}\n`);
+process.stderr.write(`\nresults: ${out}/latest (per scenario: ${out}/<scenario>/latest)\n`);
