@@ -15,8 +15,14 @@ import { execa } from 'execa';
 import { projectRoot } from '../util/paths.js';
 import { join } from 'node:path';
 
-
 const BLOCK = 4096;
+/** Keep the end of long output (where results and errors are) without cutting its last line,
+ *  which is often the one JSON object a tool printed. */
+function tail(text: string, max = 4000): string {
+  if (text.length <= max) return text;
+  const lastLine = text.trimEnd().split('\n').at(-1) ?? '';
+  return lastLine.length >= max ? lastLine : text.slice(-max);
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const spec = (ctx: RunContext, vm: string) => ctx.specs.get(vm)!;
 
@@ -34,11 +40,11 @@ const CORE_STEPS: Omit<StepRegistry, keyof typeof HA_STEPS> = {
     const cmd = s.cmd.replaceAll('${seed}', String(ctx.seed));
     const r = await ctx.history.op(s.vm, 'exec', { cmd }, async () => {
       const res = await vm.agent.exec('/bin/sh', ['-c', cmd], { timeoutMs: (s.timeout ?? 60) * 1000 });
-      return { exitCode: res.exitCode, stdout: res.stdout.slice(0, 2000), stderr: res.stderr.slice(0, 2000) };
+      return { exitCode: res.exitCode, stdout: tail(res.stdout), stderr: tail(res.stderr, 2000) };
     });
     const want = s.exit ?? 0;
     addCheck(ctx, {
-      name: `exec on ${s.vm}: ${s.cmd.slice(0, 60)}`, valid: r.exitCode === want,
+      name: s.name ?? `exec on ${s.vm}: ${s.cmd.slice(0, 60)}`, valid: r.exitCode === want,
       message: r.exitCode === want ? `exit ${r.exitCode}` : `exit ${r.exitCode}, expected ${want}: ${(r.stderr || r.stdout).trim().slice(0, 300)}`,
       evidence: r,
     });
@@ -66,7 +72,7 @@ const CORE_STEPS: Omit<StepRegistry, keyof typeof HA_STEPS> = {
     }
     const r = await ctx.history.op('checker', 'host-check', { cmd }, async () => {
       const res = await execa('sh', ['-c', cmd], { reject: false, timeout: (s.timeout ?? 120) * 1000, all: true });
-      return { exitCode: res.exitCode ?? -1, output: String(res.all ?? '').slice(-4000) };
+      return { exitCode: res.exitCode ?? -1, output: tail(String(res.all ?? '')) };
     });
     await Promise.all(snapshots.map((f) => rm(f, { force: true })));
     const want = s.exit ?? 0;

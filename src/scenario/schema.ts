@@ -63,6 +63,7 @@ export const STEPS = [
   step('power-cut', { vm: VmName }, 'virsh destroy: the VM stops at once, nothing is flushed'),
   step('exec', {
     vm: VmName, cmd: Type.String({ minLength: 1 }),
+    name: Type.Optional(Type.String({ description: 'name of the resulting check (default: "exec on VM: cmd…")' })),
     exit: Type.Optional(Type.Integer({ description: 'expected exit code (default 0)' })),
     timeout: Type.Optional(Type.Number({ minimum: 1, description: 's' })),
   }, 'run a shell command in the guest through the agent; ${seed} is replaced by the run seed'),
