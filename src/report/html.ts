@@ -124,6 +124,7 @@ function metricsTable(r: RunResult): string {
   if (!entries.length) return '<p class="muted">No metrics recorded.</p>';
   const rows = entries.map(([name, m]) => {
     if (isUnsupported(m)) return `<tr class="unsupported"><td><code>${esc(name)}</code></td><td colspan="5">unsupported${m.description ? ` — ${esc(m.description.replace(/^\s*unsupported\b[:\s—-]*/i, ''))}` : ''}</td></tr>`;
+    if (!m.values.length && m.missing) return `<tr class="missing"><td><code>${esc(name)}</code></td><td>${esc(m.unit)}</td><td colspan="4">no sample — ${esc(m.missing)}</td></tr>`;
     const q = summarize(m.values);
     return `<tr><td><code>${esc(name)}</code>${m.description ? `<div class="hint">${esc(m.description)}</div>` : ''}</td><td>${esc(m.unit)}</td><td class="num">${q.n}</td><td class="num">${fmtNum(q.mean)}</td><td class="num">${fmtNum(q.min)}</td><td class="num">${fmtNum(q.max)}</td></tr>`;
   });

@@ -109,7 +109,7 @@ svg.timeline text{font:11px system-ui,"DejaVu Sans",sans-serif}
 .toolbar{margin:6px 0}
 .toolbar button{font:inherit;font-size:12px;padding:2px 8px;margin-right:4px;border:1px solid var(--line);background:#fff;border-radius:4px;cursor:pointer}
 .toolbar button.on{background:#1d2633;color:#fff}
-tr.unsupported td{color:#888;background:#fafafa}
+tr.unsupported td,tr.missing td{color:#888;background:#fafafa}
 .warn{background:#fff8e1;border:1px solid #f0d58a;padding:6px 10px;border-radius:6px;margin:6px 0}
 .strip{display:inline-flex;gap:2px;vertical-align:middle}
 .strip a,.strip span{display:inline-block;width:12px;height:16px;border-radius:2px}

@@ -75,6 +75,29 @@ function primaryMetrics(ctx: RunContext, s: Status): void {
   if (v.manifestCommittedAt && v.signalAckedAt) add('commit_to_signal_ms', 'ms', v.signalAckedAt - v.manifestCommittedAt, 'manifest committed → standby acked the signal');
 }
 
+/** Every HA run's results name every HA metric: a metric the run could not sample says why
+ *  (an empty series with `missing`), so a reader can tell "not reached" from "not recorded". */
+function recordMissingHaMetrics(ctx: RunContext, standbyHolds: boolean, verdict: string): void {
+  const notRestored = standbyHolds
+    ? 'the standby holds the data, but no `wait-ha until: holds-new` step timed its restore (e.g. it was redone at boot after a standby cut)'
+    : `the standby did not restore this save: ${verdict}`;
+  const why: Record<string, [string, string]> = {
+    notice_to_save_start_ms: ['ms', 'the primary started no save after the AC-loss notice'],
+    save_duration_ms: ['ms', 'no save ran to its end (power cut before the manifest was committed, or no save)'],
+    save_throughput_mibs: ['MiB/s', 'no save ran to its end (power cut before the manifest was committed, or no save)'],
+    bytes_uploaded: ['B', 'no save status was read from the primary'],
+    bytes_skipped_zero: ['B', 'no save status was read from the primary'],
+    commit_to_signal_ms: ['ms', 'no signal was acknowledged after a commit (no commit, cut before the signal, or link down; the standby then finds generations by polling the store)'],
+    restore_duration_ms: ['ms', notRestored],
+    rto_ms: ['ms', notRestored],
+  };
+  for (const [name, [unit, reason]] of Object.entries(why)) {
+    const m = ctx.metrics[name];
+    if (!m) ctx.metrics[name] = { unit, values: [], missing: reason };
+    else if (!m.values.length) m.missing ??= reason;
+  }
+}
+
 export const HA_STEPS: Pick<StepRegistry, HaKinds> = {
   async 'ha-agent'(ctx, s) {
     const store = storeOf(ctx);
@@ -272,5 +295,6 @@ export const HA_STEPS: Pick<StepRegistry, HaKinds> = {
     });
     addCheck(ctx, check);
     addMetric(ctx, 'rpo_bytes', 'B', dataAtRiskBytes, "non-zero bytes of the primary's PMEM that the standby does not hold");
+    recordMissingHaMetrics(ctx, dataAtRiskBytes === 0, check.message);
   },
 };

@@ -53,6 +53,10 @@ describe('@vm PMEM HA scenarios on real guests', function () {
     assert.equal(ev.uncommitted[0].chunks, 3);
     assert.match(c.message, /torn save/);
     assert.ok(r.metrics.rpo_bytes.values[0] > 0, 'data at risk is reported');
+    // every HA metric is named; the ones this run could not sample say why
+    assert.equal(r.metrics.restore_duration_ms.values.length, 0);
+    assert.match(r.metrics.restore_duration_ms.missing ?? '', /did not restore this save: .*torn save/);
+    assert.match(r.metrics.save_duration_ms.missing ?? '', /no save ran to its end/);
   });
 
   it('corrupted chunk: the standby refuses the generation, naming the chunk', async () => {

@@ -94,4 +94,16 @@ describe('HTML report (markup)', () => {
     const page = renderHtmlReport(runs.slice(0, 1), { problems: [{ file: '/r/x/results.json', error: 'Unexpected end of JSON input' }] });
     assert.match(page, /1 results file\(s\) could not be read/);
   });
+
+  it('says why a metric has no sample instead of showing an empty or zero row', () => {
+    const r = makeRun({ scenario: 'pmem-ha-cut-mid-save', runIndex: 1, runs: 1, verdict: 'pass', startedAt: NIGHT0, metrics: {
+      rpo_bytes: { unit: 'B', values: [17_756_138] },
+      restore_duration_ms: { unit: 'ms', values: [], missing: 'the standby did not restore this save: torn save <no manifest>' },
+    } });
+    const page = renderHtmlReport([r]);
+    const row = page.split('<tr').find((tr) => tr.includes('<code>restore_duration_ms</code>'))!;
+    assert.match(row, /class="missing"/);
+    assert.match(row, /no sample — the standby did not restore this save: torn save &lt;no manifest&gt;/);
+    assert.doesNotMatch(row, /NaN/);
+  });
 });
