@@ -1,5 +1,5 @@
 // npm run bench:boot [-- --n N]: boot one guest N times in sequence (cold boot each time:
-// start → guest agent answers; destroy in between) and print min/median/max with the accel.
+// start → guest ready; destroy in between) and print min/median/max with the accel.
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { openBenchLab } from './lab.js';
@@ -37,4 +37,4 @@ const sorted = [...samples].sort((a, b) => a - b);
 const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
 const fig = { accel, topology: 'emulated', guest: '2 vCPU, 1 GiB, 2 NUMA cells, 64 MiB NVDIMM', n, minMs: sorted[0], medianMs: median, maxMs: sorted.at(-1)!, samplesMs: samples, target: 'median ≤ 5000 ms under TCG' };
 if (values.json) console.log(JSON.stringify(fig, null, 2));
-else console.log(`boot → agent ready (accel ${accel}, emulated topology, ${fig.guest}, n=${n}): min ${fig.minMs} ms, median ${median} ms, max ${fig.maxMs} ms  [target: median ≤ 5000 ms under TCG]`);
+else console.log(`boot → guest ready (accel ${accel}, emulated topology, ${fig.guest}, n=${n}): min ${fig.minMs} ms, median ${median} ms, max ${fig.maxMs} ms  [target: median ≤ 5000 ms under TCG]`);

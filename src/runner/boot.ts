@@ -6,6 +6,6 @@ export async function bootVm(ctx: RunContext, vmName: string, timeoutS = 120): P
   const t = await ctx.history.op(vmName, 'boot', undefined, () => vm.boot(timeoutS * 1000));
   const cut = ctx.openFaults.get(vmName);
   if (cut) { ctx.history.faultEnd(cut); ctx.openFaults.delete(vmName); }
-  addMetric(ctx, 'boot_to_agent_ms', 'ms', t.startToAgentMs, 'domain start → guest agent answers guest-ping');
+  addMetric(ctx, 'boot_to_agent_ms', 'ms', t.startToAgentMs, 'domain start → guest ready (its agent answers and its init is done)');
   ctx.guestKernel ??= (await vm.agent.sh('uname -r')).trim();
 }

@@ -62,34 +62,38 @@ export class GuestAgent {
     await this.command('guest-ping', undefined, timeoutS);
   }
 
-  /** Pings made while waiting for readiness: only the outcome goes into the transcript. */
-  private async quietPing(): Promise<void> {
+  /** One readiness probe; only its outcome goes into the transcript. Without a marker the
+   *  agent answering is readiness; with one (our image's init writes /run/fth-ready after the
+   *  network and shares are up, see vm-images/init.sh) the agent must also be able to open it. */
+  private async quietProbe(marker?: string): Promise<void> {
     const n = this.transcript.length;
     try {
-      await this.ping(1);
+      if (!marker) return await this.ping(1);
+      const handle = await this.command<number>('guest-file-open', { path: marker, mode: 'r' }, 1);
+      await this.command('guest-file-close', { handle }, 2);
     } finally {
       this.transcript.splice(n);
     }
   }
 
-  /** Poll until the agent answers; resolves with the ms waited. */
-  async waitReady(timeoutMs: number, isAlive: () => Promise<boolean> = async () => true): Promise<number> {
+  /** Poll until the guest is ready (see quietProbe); resolves with the ms waited. */
+  async waitReady(timeoutMs: number, isAlive: () => Promise<boolean> = async () => true, marker?: string): Promise<number> {
     const t0 = Date.now();
     let last = '';
     let tries = 0;
     while (Date.now() - t0 < timeoutMs) {
       tries++;
       try {
-        await this.quietPing();
-        this.transcript.push({ time: new Date(t0).toISOString(), command: 'wait-ready', ok: true, result: { tries }, ms: Date.now() - t0 });
+        await this.quietProbe(marker);
+        this.transcript.push({ time: new Date(t0).toISOString(), command: 'wait-ready', ok: true, result: { tries, ...(marker ? { marker } : {}) }, ms: Date.now() - t0 });
         return Date.now() - t0;
       } catch (e) {
         last = (e as Error).message;
-        if (!(await isAlive())) throw new AgentError(this.domain, 'wait-ready', 'domain stopped before the agent answered');
+        if (!(await isAlive())) throw new AgentError(this.domain, 'wait-ready', 'domain stopped before the guest was ready');
         await sleep(50);
       }
     }
-    throw new AgentError(this.domain, 'wait-ready', `no answer within ${timeoutMs} ms (last: ${last})`);
+    throw new AgentError(this.domain, 'wait-ready', `not ready within ${timeoutMs} ms (last: ${last})`);
   }
 
   /** Run a program in the guest, wait for it, return exit code and captured output. */

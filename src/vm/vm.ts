@@ -6,8 +6,11 @@ import { hypervisor, lookupDomain } from './libvirt.js';
 import { specProblems, type VmSpec } from './spec.js';
 import { renderDomainXml } from './xml.js';
 
+/** Written by our guest init (vm-images/init.sh) once network and shares are up. */
+export const READY_MARKER = '/run/fth-ready';
+
 export interface BootTiming {
-  /** domain start call → agent answers guest-ping */
+  /** domain start call → guest ready (our image: agent opens READY_MARKER; else agent answers) */
   startToAgentMs: number;
 }
 
@@ -44,12 +47,13 @@ export class Vm {
     return info.state === 1; // VIR_DOMAIN_RUNNING
   }
 
-  /** Start and wait until the guest agent answers. */
+  /** Start and wait until the guest is ready. */
   async boot(timeoutMs = 120_000): Promise<BootTiming> {
     const d = await this.dom();
     const t0 = Date.now();
     await d.create();
-    await this.agent.waitReady(timeoutMs, () => this.isRunning());
+    // our image (kernel boot) marks readiness itself; a lab's disk image: the agent answering
+    await this.agent.waitReady(timeoutMs, () => this.isRunning(), this.spec.boot.kind === 'kernel' ? READY_MARKER : undefined);
     return { startToAgentMs: Date.now() - t0 };
   }
 
