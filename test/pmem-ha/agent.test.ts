@@ -246,7 +246,8 @@ describe('pmem-ha agent (real RGW)', function () {
       const st = await waitFor('standby holds it', () => standby.status.heldGeneration && standby.status, 20000);
       assert.equal(st.restore?.trigger, 'poll');
       assert.ok(readRegion(sdev).equals(readRegion(pdev)));
-      const pst = await waitFor('signal given up', () => status<PrimaryStatus>(pdir).save?.signalDetail && status<PrimaryStatus>(pdir));
+      // wait for the save's end, not for signalDetail: that is written before the outcome is
+      const pst = await waitFor('save ended', () => status<PrimaryStatus>(pdir).save?.endAt && status<PrimaryStatus>(pdir));
       assert.equal(pst.save?.signalAckedAt, null);
       assert.match(pst.save?.signalDetail ?? '', /no ack before the deadline/);
       assert.equal(pst.save?.outcome, 'committed', 'a lost signal does not undo the commit');
