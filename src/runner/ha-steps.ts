@@ -59,20 +59,38 @@ const hasLink = (ctx: RunContext, vm: string) => ctx.scenario.vms[vmIndex(ctx, v
 /** Harness-clock instant of the last AC-loss notice, for the end-to-end recovery time. */
 const noticeAt = new WeakMap<RunContext, number>();
 
+/** The HA metrics every HA run names: unit, what a value means, and why a run may have none.
+ *  `null` = the reason depends on the run (see recordMissingHaMetrics). */
+const HA_METRICS = {
+  notice_to_save_start_ms: { unit: 'ms', description: 'AC-loss notice received → first chunk read (guest clock)', missing: 'the primary started no save after the AC-loss notice' },
+  save_duration_ms: { unit: 'ms', description: 'save start → manifest committed (or save end)', missing: 'no save ran to its end (power cut before the manifest was committed, or no save)' },
+  save_throughput_mibs: { unit: 'MiB/s', description: 'region bytes saved (uploaded + zero-skipped) per second', missing: 'no save ran to its end (power cut before the manifest was committed, or no save)' },
+  bytes_uploaded: { unit: 'B', description: 'non-zero chunk bytes PUT to the store', missing: 'no save status was read from the primary' },
+  bytes_skipped_zero: { unit: 'B', description: 'all-zero chunk bytes recorded, not uploaded', missing: 'no save status was read from the primary' },
+  commit_to_signal_ms: { unit: 'ms', description: 'manifest committed → standby acked the signal', missing: 'no signal was acknowledged after a commit (no commit, cut before the signal, or link down; the standby then finds generations by polling the store)' },
+  restore_duration_ms: { unit: 'ms', description: 'standby: restore start → journal done (guest clock)', missing: null },
+  rto_ms: { unit: 'ms', description: 'AC-loss notice → standby holds the data (harness clock, 100 ms polling)', missing: null },
+  rpo_bytes: { unit: 'B', description: "non-zero bytes of the primary's PMEM that the standby does not hold", missing: null },
+} as const;
+type HaMetric = keyof typeof HA_METRICS;
+
+function addHaMetric(ctx: RunContext, name: HaMetric, value: number | null | undefined): void {
+  if (typeof value === 'number' && Number.isFinite(value)) addMetric(ctx, name, HA_METRICS[name].unit, value, HA_METRICS[name].description);
+}
+
 function primaryMetrics(ctx: RunContext, s: Status): void {
   const v = s.save;
   if (!v) return;
-  const add = (name: string, unit: string, val: number | null | undefined, d: string) => { if (typeof val === 'number' && Number.isFinite(val)) addMetric(ctx, name, unit, val, d); };
-  if (v.saveStartAt) add('notice_to_save_start_ms', 'ms', v.saveStartAt - v.noticeAt, 'AC-loss notice received → first chunk read (guest clock)');
+  if (v.saveStartAt) addHaMetric(ctx, 'notice_to_save_start_ms', v.saveStartAt - v.noticeAt);
   const end = v.manifestCommittedAt ?? v.endAt;
   if (v.saveStartAt && end) {
-    add('save_duration_ms', 'ms', end - v.saveStartAt, 'save start → manifest committed (or save end)');
+    addHaMetric(ctx, 'save_duration_ms', end - v.saveStartAt);
     const secs = (end - v.saveStartAt) / 1000;
-    if (secs > 0) add('save_throughput_mibs', 'MiB/s', (v.bytesUploaded + v.bytesSkipped) / 2 ** 20 / secs, 'region bytes saved (uploaded + zero-skipped) per second');
+    if (secs > 0) addHaMetric(ctx, 'save_throughput_mibs', (v.bytesUploaded + v.bytesSkipped) / 2 ** 20 / secs);
   }
-  add('bytes_uploaded', 'B', v.bytesUploaded, 'non-zero chunk bytes PUT to the store');
-  add('bytes_skipped_zero', 'B', v.bytesSkipped, 'all-zero chunk bytes recorded, not uploaded');
-  if (v.manifestCommittedAt && v.signalAckedAt) add('commit_to_signal_ms', 'ms', v.signalAckedAt - v.manifestCommittedAt, 'manifest committed → standby acked the signal');
+  addHaMetric(ctx, 'bytes_uploaded', v.bytesUploaded);
+  addHaMetric(ctx, 'bytes_skipped_zero', v.bytesSkipped);
+  if (v.manifestCommittedAt && v.signalAckedAt) addHaMetric(ctx, 'commit_to_signal_ms', v.signalAckedAt - v.manifestCommittedAt);
 }
 
 /** Every HA run's results name every HA metric: a metric the run could not sample says why
@@ -81,17 +99,8 @@ function recordMissingHaMetrics(ctx: RunContext, standbyHolds: boolean, verdict:
   const notRestored = standbyHolds
     ? 'the standby holds the data, but no `wait-ha until: holds-new` step timed its restore (e.g. it was redone at boot after a standby cut)'
     : `the standby did not restore this save: ${verdict}`;
-  const why: Record<string, [string, string]> = {
-    notice_to_save_start_ms: ['ms', 'the primary started no save after the AC-loss notice'],
-    save_duration_ms: ['ms', 'no save ran to its end (power cut before the manifest was committed, or no save)'],
-    save_throughput_mibs: ['MiB/s', 'no save ran to its end (power cut before the manifest was committed, or no save)'],
-    bytes_uploaded: ['B', 'no save status was read from the primary'],
-    bytes_skipped_zero: ['B', 'no save status was read from the primary'],
-    commit_to_signal_ms: ['ms', 'no signal was acknowledged after a commit (no commit, cut before the signal, or link down; the standby then finds generations by polling the store)'],
-    restore_duration_ms: ['ms', notRestored],
-    rto_ms: ['ms', notRestored],
-  };
-  for (const [name, [unit, reason]] of Object.entries(why)) {
+  for (const [name, { unit, missing }] of Object.entries(HA_METRICS)) {
+    const reason = missing ?? notRestored;
     const m = ctx.metrics[name];
     if (!m) ctx.metrics[name] = { unit, values: [], missing: reason };
     else if (!m.values.length) m.missing ??= reason;
@@ -175,8 +184,8 @@ export const HA_STEPS: Pick<StepRegistry, HaKinds> = {
     if (s.until === 'holds-new') {
       const st = await waitStatus(ctx, s.vm, 'holds a newer generation', timeoutMs, (x) => !!x.heldGeneration && x.heldGeneration !== (startHeld?.heldGeneration ?? null) && x.phase === 'watching');
       const t0 = noticeAt.get(ctx);
-      if (t0) addMetric(ctx, 'rto_ms', 'ms', Date.now() - t0, 'AC-loss notice → standby holds the data (harness clock, 100 ms polling)');
-      if (st.restore?.endAt && st.restore?.startAt) addMetric(ctx, 'restore_duration_ms', 'ms', st.restore.endAt - st.restore.startAt, 'standby: restore start → journal done (guest clock)');
+      if (t0) addHaMetric(ctx, 'rto_ms', Date.now() - t0);
+      if (st.restore?.endAt && st.restore?.startAt) addHaMetric(ctx, 'restore_duration_ms', st.restore.endAt - st.restore.startAt);
       ctx.history.add('info', s.vm, 'holds', { generation: st.heldGeneration, trigger: st.restore?.trigger });
       return;
     }
@@ -294,7 +303,7 @@ export const HA_STEPS: Pick<StepRegistry, HaKinds> = {
       standbyStatus: await readStatus(ctx, s.standby), uncommitted: await uncommittedSaves(ctx, prefix),
     });
     addCheck(ctx, check);
-    addMetric(ctx, 'rpo_bytes', 'B', dataAtRiskBytes, "non-zero bytes of the primary's PMEM that the standby does not hold");
+    addHaMetric(ctx, 'rpo_bytes', dataAtRiskBytes);
     recordMissingHaMetrics(ctx, dataAtRiskBytes === 0, check.message);
   },
 };
