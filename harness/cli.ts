@@ -4,6 +4,8 @@ import '../src/util/warnings.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { buildImage } from '../src/image/build.js';
 import { closeAllLabs } from '../src/lab/lab.js';
+import { holdLifeline } from '../src/lab/lifeline.js';
+import { accelEnvProblems, resolveAccel } from '../src/hosts/accel.js';
 import { scenarioJsonSchema } from '../src/scenario/schema.js';
 import { loadScenario, ScenarioError, type Scenario } from '../src/scenario/load.js';
 import { createProgress } from '../src/report/progress.js';
@@ -24,6 +26,9 @@ function positiveInt(name: string) {
 }
 
 const err = (l: string) => process.stderr.write(`${l}\n`);
+// A caller that went away takes our stdout/stderr pipes with it: writing must not crash the
+// clean-up that follows.
+for (const s of [process.stdout, process.stderr]) s.on('error', () => undefined);
 
 /** Verdict of a whole invocation: a violation found anywhere is the news (1); else any error (2). */
 export function overallExit(outcomes: { result: { verdict: string } }[]): number {
@@ -43,30 +48,31 @@ async function runCommand(files: string[], o: RunFlags): Promise<number> {
       if (e instanceof ScenarioError) problems.push(e.message); else throw e;
     }
   }
+  problems.push(...accelEnvProblems());
   if (problems.length) {
-    err(`ftharness: invalid scenario file(s), nothing was started:\n${problems.join('\n')}`);
+    err(`ftharness: invalid scenario file(s) or settings, nothing was started:\n${problems.join('\n')}`);
     return EXIT.error;
   }
   const progress = createProgress();
-  let stopping = false;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    progress.close();
-    err(`ftharness: ${sig}: cleaning up`);
-    const hard = setTimeout(() => process.exit(sig === 'SIGINT' ? 130 : 143), 14_000);
-    // Labs own their stores; stopAllEmbeddedStores also reaches a store still starting.
-    Promise.allSettled([closeAllLabs(err), import('../src/store/rgw.js').then((m) => m.stopAllEmbeddedStores())])
-      .finally(() => { clearTimeout(hard); process.exit(sig === 'SIGINT' ? 130 : 143); });
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // SIGINT/SIGTERM/SIGHUP or the caller gone: the current run stops its step, tears its lab
+  // down and writes results.json ("interrupted"); later runs do not start. Should that take
+  // too long, the hard stop closes every lab and store and exits anyway (well within 15 s).
+  const life = holdLifeline({
+    onStop: (_cause, detail) => { progress.close(); err(`ftharness: ${detail}: stopping and cleaning up`); },
+    onHardStop: async () => {
+      await Promise.allSettled([closeAllLabs(err), import('../src/store/rgw.js').then((m) => m.stopAllEmbeddedStores())]);
+    },
+  });
   const outcomes: RunOutcome[] = [];
-  for (const s of scenarios) {
-    for (let k = 1; k <= o.runs; k++) {
-      const seed = o.seed !== undefined ? o.seed + k - 1 : s.seed !== undefined ? s.seed + k - 1 : undefined;
-      outcomes.push(await runScenario(s, { runIndex: k, runs: o.runs, seed, outRoot: o.out, keep: o.keep, progress, log: err }));
+  try {
+    for (const s of scenarios) {
+      for (let k = 1; k <= o.runs && !life.signal.aborted; k++) {
+        const seed = o.seed !== undefined ? o.seed + k - 1 : s.seed !== undefined ? s.seed + k - 1 : undefined;
+        outcomes.push(await runScenario(s, { runIndex: k, runs: o.runs, seed, outRoot: o.out, keep: o.keep, progress, log: err, signal: life.signal }));
+      }
     }
+  } finally {
+    life.release();
   }
   let reportPath: string | undefined;
   if (o.report !== false) {
@@ -90,6 +96,11 @@ async function runCommand(files: string[], o: RunFlags): Promise<number> {
     for (const { result: r, dir } of outcomes) process.stdout.write(`${r.verdict.toUpperCase().padEnd(5)} ${r.scenario.name} run ${r.runIndex}/${r.runs} seed ${r.seed}: ${r.reason}\n      ${dir}\n`);
     if (reportPath) process.stdout.write(`report: ${resolve(reportPath)}\n`);
   }
+  if (life.cause()) {
+    // Abandoned steps may still hold timers: everything they owned is gone, so leave now.
+    await closeHypervisor();
+    process.exit(life.exitCode());
+  }
   return code;
 }
 
@@ -110,12 +121,22 @@ export function buildProgram(): Command {
     .option('--no-report', 'do not write the HTML report')
     .action(async (files: string[], o: RunFlags) => { process.exitCode = await runCommand(files, o); });
 
-  program.command('doctor').description('check the host prerequisites; exit 0 only when ready')
-    .option('--json', 'machine-readable output')
-    .action(async (o: { json?: boolean }) => {
-      const checks = await doctor();
-      process.stdout.write(o.json ? JSON.stringify({ ready: checks.every((c) => c.ok || !c.required), checks }, null, 2) + '\n' : formatDoctor(checks) + '\n');
-      process.exitCode = checks.every((c) => c.ok || !c.required) ? 0 : EXIT.error;
+  program.command('doctor').description('check the host prerequisites and show the accelerator decision; exit 0 only when ready')
+    .option('--json', 'machine-readable output (the accelerator decision with its evidence under "accel")')
+    .option('--probe', 'decide the accelerator afresh with a canary boot, ignoring the cached verdict')
+    .action(async (o: { json?: boolean; probe?: boolean }) => {
+      const { checks, accel } = await doctor({ probe: o.probe, log: err });
+      const ready = checks.every((c) => c.ok || !c.required);
+      process.stdout.write(o.json ? JSON.stringify({ ready, checks, accel }, null, 2) + '\n' : formatDoctor(checks) + '\n');
+      process.exitCode = ready ? 0 : EXIT.error;
+    });
+
+  program.command('accel').description('how guests will run: KVM or TCG, the CPU mode, how it was chosen and why')
+    .option('--json', 'the decision with its evidence (modes tried, what each did, times)')
+    .option('--probe', 'decide afresh with a canary boot, ignoring the cached verdict')
+    .action(async (o: { json?: boolean; probe?: boolean }) => {
+      const d = await resolveAccel({ reprobe: o.probe, log: err });
+      process.stdout.write(o.json ? JSON.stringify(d, null, 2) + '\n' : `${d.accel} (${d.how}, cpu ${d.cpuMode}): ${d.reason}\n`);
     });
 
   const image = program.command('image').description('guest image built from Debian packages');

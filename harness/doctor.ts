@@ -5,7 +5,8 @@ import { execa } from 'execa';
 import { findImage } from '../src/image/build.js';
 import { stateRoot, workRoot } from '../src/lab/ownership.js';
 import { projectRoot } from '../src/util/paths.js';
-import { detectAccel, LIBVIRT_URI, virsh } from '../src/vm/libvirt.js';
+import { resolveAccel, type AccelDecision } from '../src/hosts/accel.js';
+import { LIBVIRT_URI, virsh } from '../src/vm/libvirt.js';
 
 export interface DoctorCheck {
   name: string;
@@ -23,7 +24,10 @@ async function has(cmd: string, args = ['--version']): Promise<string | undefine
 
 const SETUP = 'run `npm run setup` (harness/setup.sh) as root';
 
-export async function doctor(): Promise<DoctorCheck[]> {
+export interface DoctorReport { checks: DoctorCheck[]; accel?: AccelDecision }
+
+/** `probe`: decide the accelerator afresh (canary boot) instead of using the cached verdict. */
+export async function doctor(o: { probe?: boolean; log?: (l: string) => void } = {}): Promise<DoctorReport> {
   const out: DoctorCheck[] = [];
   const add = (c: DoctorCheck) => out.push(c);
   const major = Number(process.versions.node.split('.')[0]);
@@ -36,15 +40,18 @@ export async function doctor(): Promise<DoctorCheck[]> {
     detail: v?.exitCode === 0 ? `${LIBVIRT_URI} answers (${/Using library: (.*)/.exec(v.stdout)?.[1] ?? '?'})` : `${LIBVIRT_URI} does not answer: ${(v?.stderr ?? 'virsh missing').split('\n')[0]}`,
     fix: `${SETUP}; it starts virtlogd and libvirtd without systemd`,
   });
-  const accel = detectAccel();
-  add({
-    name: 'accel', ok: true, required: true,
-    detail: accel === 'kvm' ? '/dev/kvm usable: guests run under KVM' : 'no usable /dev/kvm: guests run under TCG (software emulation, slower; figures are tagged accel=tcg)',
-  });
   const binding = existsSync(`${projectRoot()}/node_modules/@unraid/libvirt/build/Release/libvirt.node`);
   add({ name: 'libvirt binding', ok: binding, required: true, detail: binding ? '@unraid/libvirt native module built' : 'native module not built', fix: SETUP });
   const img = await findImage();
   add({ name: 'guest image', ok: !!img, required: true, detail: img ? `${img.hash} (kernel ${img.kernelVersion})` : 'not built', fix: 'ftharness image build' });
+  // TCG is a fine answer (slower, and every figure says so); not being able to decide is not.
+  let accel: AccelDecision | undefined;
+  try {
+    accel = await resolveAccel({ reprobe: o.probe, log: o.log });
+    add({ name: 'accel', ok: true, required: true, detail: `${accel.accel.toUpperCase()} (${accel.how}, cpu ${accel.cpuMode}): ${accel.reason}` });
+  } catch (e) {
+    add({ name: 'accel', ok: false, required: true, detail: `cannot decide: ${(e as Error).message}`, fix: 'fix the setting named, or run `ftharness doctor --probe` once libvirtd and the image are ready' });
+  }
   const perf = await execa('perf', ['stat', '-x,', '-e', 'instructions,task-clock', 'true'], { reject: false }).catch(() => undefined);
   const hw = perf && perf.exitCode === 0 && !/not supported|not counted/.test(perf.stderr.split('\n').find((l) => l.includes('instructions')) ?? 'not supported');
   add({
@@ -74,7 +81,7 @@ export async function doctor(): Promise<DoctorCheck[]> {
     }
     add({ name, ok, required: true, detail, fix: name === 'state dir' ? 'set FTH_STATE_DIR to a writable dir' : 'set FTH_WORK_DIR to a dir with free space' });
   }
-  return out;
+  return { checks: out, accel };
 }
 
 export function formatDoctor(checks: DoctorCheck[]): string {

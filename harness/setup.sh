@@ -2,7 +2,8 @@
 # Idempotent host set-up for ftharness on Debian 12 (bookworm), run by `npm run demo`,
 # `npm test` and .ci/run. Installs what is missing, starts libvirt without systemd, installs
 # npm dependencies (checking the native libvirt binding really got built), compiles the
-# TypeScript and builds the guest image (cached by content hash).
+# TypeScript, builds the guest image (cached by content hash) and decides the accelerator
+# (a canary boot under KVM where /dev/kvm opens; cached per host, see src/hosts/accel.ts).
 #
 # Fast when everything is already there (a few seconds). Needs root, or sudo for the system
 # steps (see README "Running as a non-root user"). Set FTH_SKIP_IMAGE=1 to skip the image.
@@ -86,5 +87,7 @@ npx tsc -p tsconfig.json
 # --- 5. guest image ----------------------------------------------------------------------
 if [ "${FTH_SKIP_IMAGE:-0}" != 1 ]; then
   node dist/harness/cli.js image build
+  # --- 6. accelerator: KVM only if a canary guest boots under it (cached per host) ---------
+  say "accelerator: $(node dist/harness/cli.js accel)"
 fi
 say "ready"

@@ -40,3 +40,35 @@ export function ownershipOfPid(pid: number): { runId: string; domains: string[] 
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Every results.json under a results root (run dirs; the `latest` links are symlinks). */
+export function resultsUnder(root: string): string[] {
+  const out: string[] = [];
+  for (const scen of existsSync(root) ? readdirSync(root, { withFileTypes: true }) : []) {
+    if (!scen.isDirectory()) continue;
+    for (const run of readdirSync(join(root, scen.name), { withFileTypes: true })) {
+      const f = join(root, scen.name, run.name, 'results.json');
+      if (run.isDirectory() && existsSync(f)) out.push(f);
+    }
+  }
+  return out;
+}
+
+/** pid and all its descendants (children first found through /proc). */
+export async function processTree(pid: number): Promise<number[]> {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    const r = await execa('pgrep', ['-P', String(out[i])], { reject: false });
+    out.push(...r.stdout.split('\n').filter(Boolean).map(Number));
+  }
+  return out;
+}
+
+/** The ownership record of a run started anywhere below pid (npm → sh → node …). */
+export async function ownershipBelow(pid: number): Promise<{ runId: string; domains: string[]; pid: number } | undefined> {
+  for (const p of await processTree(pid)) {
+    const o = ownershipOfPid(p);
+    if (o) return o as { runId: string; domains: string[]; pid: number };
+  }
+  return undefined;
+}

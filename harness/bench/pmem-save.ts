@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { openBenchLab } from './lab.js';
-import { controlDir, FAST_BOOT_ARGS, GUEST_MOUNTS } from '../../src/runner/plan.js';
+import { controlDir, GUEST_MOUNTS } from '../../src/runner/plan.js';
+import { FAST_BOOT_ARGS } from '../../src/image/kernel-args.js';
 import { openRunStore } from '../../src/runner/store.js';
 import { patternBytes } from '../../src/runner/patterns.js';
 import { closeHypervisor } from '../../src/vm/libvirt.js';
@@ -31,7 +32,7 @@ try {
   const ctl = controlDir(lab, 'bench');
   await mkdir(ctl, { recursive: true });
   const vm = await lab.defineVm('bench', {
-    name: lab.domainName('bench'), vcpus: 2, memoryMiB: 1024, accel,
+    name: lab.domainName('bench'), vcpus: 2, memoryMiB: 1024, accel: accel.accel, cpu: accel.cpu,
     numa: { cells: [{ id: 0, cpus: [0, 1], memoryMiB: 1024 }] },
     nvdimms: [{ sizeMiB, backingFile: data, node: 0 }, { sizeMiB: 4, backingFile: meta, node: 0 }],
     nics: [{ kind: 'user' }],
@@ -91,7 +92,7 @@ try {
   const fullMs = (full.ms + full2.ms) / 2;
   const sparseMs = (sparse.ms + sparse2.ms) / 2;
   const fig = {
-    accel, topology: 'emulated', sizeMiB, chunkBytes: Number(values.chunk), store: store.backend,
+    accel: accel.accel, accelChosen: accel.how, cpuMode: accel.cpuMode, topology: 'emulated', sizeMiB, chunkBytes: Number(values.chunk), store: store.backend,
     plainPutMiBs: plainT, agentSaveMiBs: agentT, ratio: agentT / plainT, ratioTarget: 0.9,
     fullSaveMs: fullMs, mostlyZeroSaveMs: sparseMs, mostlyZeroNonZeroFraction: 1 / sizeMiB,
     costRatioSparseToFull: sparseMs / fullMs, uploadedFull: full.uploaded, uploadedSparse: sparse.uploaded,
@@ -99,7 +100,7 @@ try {
   };
   if (values.json) console.log(JSON.stringify(fig, null, 2));
   else {
-    console.log(`pmem save vs plain PUT — accel ${accel}, emulated topology, ${sizeMiB} MiB NVDIMM, ${fig.store}, measured in the guest in one run:`);
+    console.log(`pmem save vs plain PUT — accel ${accel.accel} (${accel.how}, cpu ${accel.cpuMode}), emulated topology, ${sizeMiB} MiB NVDIMM, ${fig.store}, measured in the guest in one run:`);
     console.log(`  plain single PUT:   ${plainT.toFixed(1)} MiB/s (read + PUT)`);
     console.log(`  agent save:         ${agentT.toFixed(1)} MiB/s (sha256 per chunk, parallel PUTs, manifest commit)`);
     console.log(`  ratio agent/plain:  ${fig.ratio.toFixed(2)}  [target ≥ 0.9]`);

@@ -75,6 +75,17 @@ export class Lab {
     return vm;
   }
 
+  /** Start a transient VM (e.g. the accelerator canary): recorded first, destroyed at close. */
+  async startTransientVm(key: string, spec: VmSpec, xmlOut?: string): Promise<Vm> {
+    const vm = new Vm(spec);
+    this.own.domains.push(spec.name);
+    await saveOwnership(this.own);
+    this.onCleanup(`domain ${spec.name}`, () => vm.remove());
+    this.vms.set(key, vm);
+    await vm.startTransient(xmlOut);
+    return vm;
+  }
+
   vm(key: string): Vm {
     const v = this.vms.get(key);
     if (!v) throw new Error(`no VM "${key}" in this run`);

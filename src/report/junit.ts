@@ -46,7 +46,7 @@ export function renderJunit(results: readonly RunResult[], opts: { name?: string
     });
     const props = suite.ele('properties');
     props.ele('property', { name: 'scenario.file', value: runs[0].scenario.file });
-    for (const key of ['accel', 'topology', 'qemu', 'libvirt', 'hostKernel', 'guestKernel', 'gitRevision']) {
+    for (const key of ['accel', 'cpuMode', 'accelChosen', 'topology', 'qemu', 'libvirt', 'hostKernel', 'guestKernel', 'gitRevision']) {
       const vals = [...new Set(runs.map((r) => r.dimensions[key]).filter((v): v is string => v !== undefined))];
       if (vals.length) props.ele('property', { name: key, value: vals.join(', ') });
     }

@@ -75,7 +75,7 @@ export function runAnchor(r: RunResult): string {
 /** Every distinct value of each dimension with how many runs had it. */
 export function dimensionValues(runs: readonly RunResult[]): Map<string, Map<string, number>> {
   const out = new Map<string, Map<string, number>>();
-  const order = ['accel', 'topology', 'host', 'qemu', 'libvirt', 'hostKernel', 'guestKernel', 'gitRevision', 'store'];
+  const order = ['accel', 'cpuMode', 'accelChosen', 'accelReason', 'topology', 'host', 'qemu', 'libvirt', 'hostKernel', 'guestKernel', 'gitRevision', 'store'];
   for (const k of order) out.set(k, new Map());
   for (const r of runs) {
     for (const [k, v] of Object.entries(r.dimensions)) {

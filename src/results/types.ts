@@ -22,6 +22,13 @@ export type Metrics = Record<string, Metric>;
 /** How every figure in a run was obtained. */
 export interface Dimensions {
   accel: 'tcg' | 'kvm';
+  /** the guest CPU mode, e.g. "maximum" (TCG), "host-passthrough" */
+  cpuMode?: string;
+  /** how accel was chosen: forced (FTH_ACCEL), probed (this run decided it) or cached (an
+   *  earlier canary probe on this host, same kernel, CPU, QEMU, libvirt and image) */
+  accelChosen?: 'forced' | 'probed' | 'cached';
+  /** one line: why this accelerator */
+  accelReason?: string;
   /** emulated = guest NUMA/NVDIMM are QEMU's inventions; physical = backed by host topology. */
   topology: 'emulated' | 'physical';
   host: string;

@@ -4,17 +4,14 @@ import { join } from 'node:path';
 import type { GuestImage } from '../image/build.js';
 import type { Lab } from '../lab/lab.js';
 import type { Scenario, VmN } from '../scenario/load.js';
-import type { Accel, NicSpec, VmSpec } from '../vm/spec.js';
+import type { Accel, CpuMode, NicSpec, VmSpec } from '../vm/spec.js';
 import { projectRoot } from '../util/paths.js';
+import { FAST_BOOT_ARGS } from '../image/kernel-args.js';
 
-/** Kernel parameters that shorten a TCG boot (measured: see bench:boot / README). */
-// init_on_alloc=0: Debian zeroes every allocation by default, slow under TCG; the guests run no
-// untrusted code. apparmor=0, ipv6.disable=1: unused here, and their set-up costs boot time.
-export const FAST_BOOT_ARGS = 'console=ttyS0 quiet mitigations=off tsc=reliable no_timer_check nowatchdog audit=0 acpi=noirq rcupdate.rcu_expedited=1 cryptomgr.notests init_on_alloc=0 apparmor=0 ipv6.disable=1';
-/** Guest address of a VM's n-th point-to-point link NIC (eth1, eth2, …). */
 export const GUEST_MOUNTS: Record<string, string> = { fthimage: '/opt/fth', fthcode: '/opt/ftharness', fthrun: '/opt/fthrun', fthctl: '/run/fthctl' };
 /** Host side of a VM's writable control share (guest: /run/fthctl). */
 export const controlDir = (lab: Lab, vm: string) => join(lab.workDir, 'ctl', vm);
+/** Guest address of a VM's point-to-point link NICs. */
 export const linkAddress = (vmIndex: number) => `169.254.77.${vmIndex + 1}`;
 
 async function freeUdpPort(): Promise<number> {
@@ -27,7 +24,7 @@ async function freeUdpPort(): Promise<number> {
 
 export interface PlannedVm { key: string; spec: VmSpec; vm: VmN }
 
-export async function planVms(s: Scenario, lab: Lab, image: GuestImage | undefined, accel: Accel, resultsDir: string): Promise<PlannedVm[]> {
+export async function planVms(s: Scenario, lab: Lab, image: GuestImage | undefined, host: { accel: Accel; cpu: CpuMode }, resultsDir: string): Promise<PlannedVm[]> {
   // One UDP port per (vm, peer) link end, allocated up front so both ends agree.
   const port = new Map<string, number>();
   for (const vm of s.vms) for (const n of vm.nics) if (n.kind === 'link') port.set(`${vm.name}->${n.peer}`, await freeUdpPort());
@@ -66,7 +63,7 @@ export async function planVms(s: Scenario, lab: Lab, image: GuestImage | undefin
           cmdline: `${FAST_BOOT_ARGS} fth.hostname=${vm.name}${net.length ? ` fth.net=${net.join(';')}` : ''}${mounts.length ? ` fth.9p=${mounts.join(';')}` : ''}`,
         };
     const spec: VmSpec = {
-      name, vcpus: vm.vcpus, memoryMiB: vm.memoryMiB, accel,
+      name, vcpus: vm.vcpus, memoryMiB: vm.memoryMiB, accel: host.accel, cpu: host.cpu,
       numa: vm.numa ? {
         cells: vm.numa.map((c, id) => ({ id, cpus: c.cpus, memoryMiB: c.memoryMiB, distances: c.distances ? Object.fromEntries(c.distances.map((d, j) => [j, d])) : undefined })),
         hmat: vm.hmat?.map((h) => ({ initiator: h.initiator, target: h.target, type: h.type, latencyNs: h.latency, bandwidthMiBs: h.bandwidth })),

@@ -13,7 +13,9 @@ import { writeRunReport } from '../report/commands.js';
 import type { Dimensions, RunResult, Verdict } from '../results/types.js';
 import type { Scenario } from '../scenario/load.js';
 import { redact } from '../util/redact.js';
-import { detectAccel, hostVersions } from '../vm/libvirt.js';
+import { hostVersions } from '../vm/libvirt.js';
+import { resolveAccel, type AccelDecision } from '../hosts/accel.js';
+import { Interrupted, raceAbort } from '../util/abort.js';
 import type { RunContext } from './context.js';
 import { History } from './history.js';
 import { controlDir, planVms } from './plan.js';
@@ -32,6 +34,11 @@ export interface RunOptions {
   log?: (line: string) => void;
   /** Called with the lab as soon as it exists (signal handlers close it). */
   onLab?: (lab: Lab) => void;
+  /** Stops the run (signal, parent gone): the current step is abandoned, the lab torn down,
+   *  and results.json still written, with verdict error and reason "interrupted (…)". */
+  signal?: AbortSignal;
+  /** The accelerator decision; default: resolveAccel() (forced, cached or probed now). */
+  accel?: AccelDecision;
 }
 
 export interface RunOutcome { result: RunResult; dir: string }
@@ -42,10 +49,14 @@ function gitRevision() {
   return gitRev;
 }
 
-async function dimensions(ctx: RunContext | undefined, accel: 'tcg' | 'kvm', image?: GuestImage): Promise<Dimensions> {
+async function dimensions(ctx: RunContext | undefined, accel: AccelDecision | undefined, image?: GuestImage): Promise<Dimensions> {
   const v = await hostVersions().catch(() => ({ qemu: 'unknown', libvirt: 'unknown' }));
   return {
-    accel,
+    // Undecided only when the run ended before the decision: then no guest ran at all.
+    accel: accel?.accel ?? 'tcg',
+    cpuMode: accel?.cpuMode,
+    accelChosen: accel?.how,
+    accelReason: accel?.reason ?? 'not decided: the run ended before the accelerator was chosen',
     // Guest NUMA cells and NVDIMMs are QEMU's inventions here: no host node pinning.
     topology: 'emulated',
     host: hostname(), hostKernel: release(), qemu: v.qemu, libvirt: v.libvirt,
@@ -60,20 +71,25 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
   const startedAt = new Date();
   const dir = await createRunDir(o.outRoot, s.name, o.runIndex, startedAt);
   const history = new History();
-  const accel = detectAccel();
+  let accel: AccelDecision | undefined = o.accel;
   let verdict: Verdict = 'pass';
   let reason = '';
   let ctx: RunContext | undefined;
   let lab: Lab | undefined;
   let image: GuestImage | undefined;
   o.progress?.start(s.name, o.runIndex, o.runs);
+  const abortable = <T>(p: Promise<T>) => raceAbort(p, o.signal);
   try {
     image = s.image ? undefined : await findImage();
     if (!s.image && !image) throw new Error('no guest image: run `ftharness image build` (or harness/setup.sh)');
-    lab = await Lab.open();
+    if (!accel) {
+      o.progress?.step('deciding the accelerator');
+      accel = await abortable(resolveAccel({ log, signal: o.signal }));
+    }
+    lab = await abortable(Lab.open());
     o.onLab?.(lab);
-    history.add('info', 'harness', 'run-start', { runId: lab.runId, seed, accel });
-    const planned = await planVms(s, lab, image, accel, dir);
+    history.add('info', 'harness', 'run-start', { runId: lab.runId, seed, accel: accel.accel, cpuMode: accel.cpuMode, accelChosen: accel.how, accelReason: accel.reason });
+    const planned = await planVms(s, lab, image, { accel: accel.accel, cpu: accel.cpu }, dir);
     ctx = {
       scenario: s, seed, lab, history, dir, image, specs: new Map(planned.map((p) => [p.key, p.spec])),
       metrics: {}, checks: [], patterns: new Map(), openFaults: new Map(), progress: o.progress, log,
@@ -81,7 +97,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
     };
     if (s.store) {
       o.progress?.step('starting the object store');
-      ctx.store = await history.op('harness', 'store-start', { kind: s.store }, () => openRunStore(s.store!, lab!, log));
+      ctx.store = await abortable(history.op('harness', 'store-start', { kind: s.store }, () => openRunStore(s.store!, lab!, log)));
       history.add('info', 'harness', 'store', { backend: ctx.store.backend, endpoint: ctx.store.conn.endpoint, bucket: ctx.store.bucket });
     }
     for (const p of planned) {
@@ -93,14 +109,14 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
       if (p.spec.boot.kind === 'disk') {
         await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', s.image!.format, '-b', s.image!.disk, p.spec.boot.path]);
       }
-      await lab.defineVm(p.key, p.spec, join(dir, `${p.key}.domain.xml`));
+      await abortable(lab.defineVm(p.key, p.spec, join(dir, `${p.key}.domain.xml`)));
     }
     for (const [i, step] of s.steps.entries()) {
       o.progress?.step(`${i + 1}/${s.steps.length} ${describeStep(step)}`);
-      await runStep(ctx, step);
+      await abortable(runStep(ctx, step));
     }
     // Background fault work (a cut at the end of a hold-up, a store coming back) belongs to the run.
-    await Promise.all(ctx.pending);
+    await abortable(Promise.all(ctx.pending));
     const failed = ctx.checks.filter((c) => c.valid === false);
     if (failed.length) {
       verdict = 'fail';
@@ -112,7 +128,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
   } catch (e) {
     verdict = 'error';
     reason = redact((e as Error).message);
-    history.add('info', 'harness', 'error', { error: reason });
+    history.add('info', 'harness', e instanceof Interrupted ? 'interrupted' : 'error', { error: reason });
   } finally {
     // After an error nobody awaits the background work any more; it must not crash the process.
     for (const p of ctx?.pending ?? []) p.catch(() => undefined);

@@ -1,9 +1,8 @@
 // libvirt access: the native bindings (@unraid/libvirt) for the lifecycle, `virsh` through execa
-// for what the bindings lack (guest-agent commands, versions).
-import { existsSync, accessSync, constants } from 'node:fs';
+// for what the bindings lack (guest-agent commands, versions, domain capabilities). Which
+// accelerator guests use is decided in src/hosts/accel.ts.
 import { Hypervisor, type Domain } from '@unraid/libvirt';
 import { execa } from 'execa';
-import type { Accel } from './spec.js';
 
 export const LIBVIRT_URI = process.env.FTH_LIBVIRT_URI ?? 'qemu:///system';
 
@@ -48,20 +47,6 @@ export async function listDomainNames(): Promise<string[]> {
 
 export async function virsh(args: string[], opts: { timeoutMs?: number } = {}) {
   return execa('virsh', ['-c', LIBVIRT_URI, ...args], { timeout: opts.timeoutMs ?? 30_000, reject: false });
-}
-
-/** KVM when /dev/kvm is usable, else TCG; FTH_ACCEL=kvm|tcg overrides. */
-export function detectAccel(): Accel {
-  const forced = process.env.FTH_ACCEL;
-  if (forced === 'kvm' || forced === 'tcg') return forced;
-  if (forced) throw new Error(`FTH_ACCEL must be kvm or tcg, not "${forced}"`);
-  if (!existsSync('/dev/kvm')) return 'tcg';
-  try {
-    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
-    return 'kvm';
-  } catch {
-    return 'tcg';
-  }
 }
 
 export interface HostVersions { qemu: string; libvirt: string }

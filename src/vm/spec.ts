@@ -2,6 +2,29 @@
 
 export type Accel = 'kvm' | 'tcg';
 
+/** The guest CPU: what libvirt's <cpu> says. TCG uses "maximum" (every feature TCG emulates:
+ *  Node's V8 needs SSE4.x, qemu64 lacks it); under KVM the mode the accelerator probe passed. */
+export type CpuMode =
+  | { mode: 'maximum' }
+  | { mode: 'host-passthrough' }
+  | { mode: 'host-model' }
+  /** a named model with some features turned off (e.g. arch-capabilities, whose MSR a nested
+   *  KVM may refuse) */
+  | { mode: 'custom'; model: string; disable: string[] };
+
+/** One word for results and reports: "host-passthrough", "custom:EPYC-Milan,-arch-capabilities". */
+export function cpuModeLabel(c: CpuMode): string {
+  return c.mode === 'custom' ? `custom:${[c.model, ...c.disable.map((f) => `-${f}`)].join(',')}` : c.mode;
+}
+
+/** Inverse of cpuModeLabel, for FTH_CPU_MODE and cached verdicts; undefined when malformed. */
+export function parseCpuMode(label: string): CpuMode | undefined {
+  if (label === 'maximum' || label === 'host-passthrough' || label === 'host-model') return { mode: label };
+  const m = /^custom:([A-Za-z0-9._-]+)((?:,-[A-Za-z0-9._-]+)*)$/.exec(label);
+  if (!m) return undefined;
+  return { mode: 'custom', model: m[1], disable: m[2] ? m[2].slice(2).split(',-') : [] };
+}
+
 export interface NumaCell {
   id: number;
   /** vCPU ids in this cell */
@@ -63,6 +86,8 @@ export interface VmSpec {
   /** Serial console is written here (host file). */
   consoleLog: string;
   accel: Accel;
+  /** default: maximum under TCG, host-passthrough under KVM */
+  cpu?: CpuMode;
   /** Free-form metadata stored in the domain's <description> (e.g. the owning run id). */
   description?: string;
 }

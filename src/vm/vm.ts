@@ -34,6 +34,13 @@ export class Vm {
     this.domain = await h.domainDefineXML(this.xml);
   }
 
+  /** Start as a transient domain (libvirt forgets it when it stops): nothing to undefine. */
+  async startTransient(xmlOut?: string): Promise<void> {
+    if (xmlOut) await writeFile(xmlOut, this.xml);
+    const h = await hypervisor();
+    this.domain = await h.domainCreateXML(this.xml);
+  }
+
   private async dom(): Promise<Domain> {
     this.domain ??= await lookupDomain(this.name);
     if (!this.domain) throw new Error(`domain ${this.name} is not defined`);
@@ -69,12 +76,14 @@ export class Vm {
     return (await this.dom()).getXMLDesc();
   }
 
-  /** Destroy if running and forget the definition. Idempotent. */
+  /** Destroy if running and forget the definition. Idempotent; a transient domain is gone
+   *  once destroyed. */
   async remove(): Promise<void> {
+    this.domain = undefined;
     const d = await lookupDomain(this.name);
     if (!d) return;
     try { await d.destroy(); } catch { /* not running */ }
-    await d.undefine();
-    this.domain = undefined;
+    const still = await lookupDomain(this.name);
+    if (still) await still.undefine();
   }
 }

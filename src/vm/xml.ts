@@ -8,8 +8,14 @@ type Node = Record<string, unknown>;
 const KiB = (mib: number) => String(mib * 1024);
 
 function cpuNode(s: VmSpec): Node {
-  // TCG: "maximum" gives every feature TCG can emulate (Node's V8 wants SSE4.x, qemu64 lacks it).
-  const cpu: Node = s.accel === 'kvm' ? { '@mode': 'host-passthrough' } : { '@mode': 'maximum' };
+  const mode = s.cpu ?? (s.accel === 'kvm' ? { mode: 'host-passthrough' } : { mode: 'maximum' });
+  const cpu: Node = mode.mode !== 'custom' ? { '@mode': mode.mode } : {
+    // check='none': QEMU, not libvirt, decides which requested features the host lacks (a
+    // nested KVM often reports a CPUID libvirt would refuse outright).
+    '@mode': 'custom', '@match': 'exact', '@check': 'none',
+    model: { '@fallback': 'allow', '#': mode.model },
+    feature: mode.disable.map((f) => ({ '@policy': 'disable', '@name': f })),
+  };
   if (!s.numa) return cpu;
   const numa: Node = {
     cell: s.numa.cells.map((c) => ({
@@ -97,7 +103,8 @@ export function renderDomainXml(s: VmSpec): string {
 }
 
 const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', textNodeName: '#', parseTagValue: false, parseAttributeValue: false });
-/** Parse domain XML (ours or libvirt's live XML) into the same object shape we render from. */
+/** Parse libvirt XML (our domain XML, libvirt's live XML, domcapabilities) into the same object
+ *  shape we render from: attributes as "@name", text as "#". */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function parseDomainXml(xml: string): any {
   return parser.parse(xml);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { parseDomainXml, renderDomainXml } from '../../src/vm/xml.js';
-import { specProblems, type VmSpec } from '../../src/vm/spec.js';
+import { cpuModeLabel, parseCpuMode, specProblems, type CpuMode, type VmSpec } from '../../src/vm/spec.js';
 
 const base = (): VmSpec => ({
   name: 'fth-test-guest', vcpus: 2, memoryMiB: 1024, accel: 'tcg',
@@ -49,12 +49,25 @@ describe('domain XML rendering', () => {
     assert.equal(m.target.size['#'], String(256 * 1024));
     assert.equal(m.target.label.size['#'], '128');
   });
-  it('uses domain type qemu + cpu maximum under TCG and kvm + host-passthrough under KVM', () => {
+  it('uses domain type qemu + cpu maximum under TCG, kvm under KVM, with the CPU mode it is given', () => {
     assert.equal(parse(renderDomainXml(base())).domain['@type'], 'qemu');
     assert.equal(parse(renderDomainXml(base())).domain.cpu['@mode'], 'maximum');
-    const k = parse(renderDomainXml({ ...base(), accel: 'kvm' })).domain;
+    const k = parse(renderDomainXml({ ...base(), accel: 'kvm', cpu: { mode: 'host-model' } })).domain;
     assert.equal(k['@type'], 'kvm');
-    assert.equal(k.cpu['@mode'], 'host-passthrough');
+    assert.equal(k.cpu['@mode'], 'host-model');
+    // A named model with a feature the nested KVM refuses turned off; NUMA cells stay in <cpu>.
+    const c = parse(renderDomainXml({ ...base(), accel: 'kvm', cpu: { mode: 'custom', model: 'EPYC-Milan', disable: ['arch-capabilities'] } })).domain.cpu;
+    assert.equal(c['@mode'], 'custom');
+    assert.equal(c['@check'], 'none');
+    assert.equal(c.model['#'], 'EPYC-Milan');
+    assert.deepEqual(arr(c.feature).map((f: any) => [f['@policy'], f['@name']]), [['disable', 'arch-capabilities']]);
+    assert.equal(arr(c.numa.cell).length, 2);
+  });
+  it('names CPU modes in one word and reads them back', () => {
+    const modes: CpuMode[] = [{ mode: 'maximum' }, { mode: 'host-passthrough' }, { mode: 'host-model' }, { mode: 'custom', model: 'EPYC-Milan', disable: ['arch-capabilities', 'x2apic'] }];
+    for (const m of modes) assert.deepEqual(parseCpuMode(cpuModeLabel(m)), m);
+    assert.equal(cpuModeLabel(modes[3]), 'custom:EPYC-Milan,-arch-capabilities,-x2apic');
+    for (const bad of ['', 'host', 'custom:', 'custom:a b', 'custom:EPYC,arch']) assert.equal(parseCpuMode(bad), undefined, bad);
   });
   it('renders user and UDP point-to-point NICs without option ROMs, the agent channel and 9p shares', () => {
     const d = parse(renderDomainXml(base())).domain;
