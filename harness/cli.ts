@@ -6,6 +6,7 @@ import { buildImage } from '../src/image/build.js';
 import { closeAllLabs } from '../src/lab/lab.js';
 import { holdLifeline } from '../src/lab/lifeline.js';
 import { accelEnvProblems, resolveAccel } from '../src/hosts/accel.js';
+import { BROKEN_ENV, brokenProblems } from '../src/util/broken-sut.js';
 import { scenarioJsonSchema } from '../src/scenario/schema.js';
 import { loadScenario, ScenarioError, type Scenario } from '../src/scenario/load.js';
 import { createProgress } from '../src/report/progress.js';
@@ -16,12 +17,17 @@ import { clean } from './clean.js';
 import { doctor, formatDoctor } from './doctor.js';
 import { join, resolve } from 'node:path';
 
-export const EXIT = { pass: 0, fail: 1, error: 2 } as const;
+export const EXIT = { pass: 0, fail: 1, error: 2, unknown: 3 } as const;
+/** Seeds stay exact integers and seed+k-1 stays distinct (the random default is below it too). */
+export const MAX_SEED = 2 ** 31 - 1;
 
 function positiveInt(name: string) {
   return (v: string) => {
-    if (!/^\d+$/.test(v) || Number(v) < (name === 'seed' ? 0 : 1)) throw new InvalidArgumentError(`--${name} must be a ${name === 'seed' ? 'non-negative' : 'positive'} integer, got "${v}"`);
-    return Number(v);
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < (name === 'seed' ? 0 : 1) || n > (name === 'seed' ? MAX_SEED : 100_000)) {
+      throw new InvalidArgumentError(`--${name} must be a${name === 'seed' ? ` non-negative integer up to ${MAX_SEED}` : ' positive integer up to 100000'}, got "${v}"`);
+    }
+    return n;
   };
 }
 
@@ -30,12 +36,15 @@ const err = (l: string) => process.stderr.write(`${l}\n`);
 // clean-up that follows.
 for (const s of [process.stdout, process.stderr]) s.on('error', () => undefined);
 
-/** Verdict of a whole invocation: a violation found anywhere is the news (1); else any error (2). */
+/** Verdict of a whole invocation: a violation found anywhere is the news (1); else any error (2);
+ *  else any run a checker could not decide (3); else pass (0). */
 export function overallExit(outcomes: { result: { verdict: string } }[]): number {
   if (outcomes.some((o) => o.result.verdict === 'fail')) return EXIT.fail;
   if (outcomes.some((o) => o.result.verdict === 'error')) return EXIT.error;
+  if (outcomes.some((o) => o.result.verdict === 'unknown')) return EXIT.unknown;
   return EXIT.pass;
 }
+const verdictOfExit = (code: number) => (['pass', 'fail', 'error', 'unknown'] as const)[code] ?? 'error';
 
 interface RunFlags { runs: number; seed?: number; out: string; json?: boolean; keep?: boolean; report?: string | boolean }
 
@@ -48,7 +57,7 @@ async function runCommand(files: string[], o: RunFlags): Promise<number> {
       if (e instanceof ScenarioError) problems.push(e.message); else throw e;
     }
   }
-  problems.push(...accelEnvProblems());
+  problems.push(...accelEnvProblems(), ...brokenProblems(process.env[BROKEN_ENV]));
   if (problems.length) {
     err(`ftharness: invalid scenario file(s) or settings, nothing was started:\n${problems.join('\n')}`);
     return EXIT.error;
@@ -83,7 +92,7 @@ async function runCommand(files: string[], o: RunFlags): Promise<number> {
   const code = overallExit(outcomes);
   if (o.json) {
     process.stdout.write(JSON.stringify({
-      verdict: code === 0 ? 'pass' : code === 1 ? 'fail' : 'error',
+      verdict: verdictOfExit(code),
       exitCode: code,
       resultsRoot: resolve(o.out),
       report: reportPath && resolve(reportPath),
@@ -110,7 +119,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
 
-  program.command('run').description('run scenario files; exit 0 pass, 1 fail, 2 error')
+  program.command('run').description('run scenario files; exit 0 pass, 1 fail, 2 error, 3 unknown (not judged)')
     .argument('<files...>', 'scenario YAML files')
     .addOption(new Option('--runs <n>', 'runs per scenario').argParser(positiveInt('runs')).default(1))
     .addOption(new Option('--seed <n>', 'base seed (run k uses seed+k-1)').argParser(positiveInt('seed')))

@@ -9,11 +9,12 @@ export const NO_FAULT = '(no fault)';
 export interface Counts {
   pass: number;
   fail: number;
+  unknown: number;
   error: number;
 }
 
 export function countVerdicts(runs: readonly RunResult[]): Counts {
-  const c: Counts = { pass: 0, fail: 0, error: 0 };
+  const c: Counts = { pass: 0, fail: 0, unknown: 0, error: 0 };
   for (const r of runs) c[r.verdict]++;
   return c;
 }

@@ -43,7 +43,7 @@ export function chartJsSource(): string {
   return chartJsCache;
 }
 
-export const VERDICT_ICON = { pass: '✓', fail: '✗', error: '⚠' } as const;
+export const VERDICT_ICON = { pass: '✓', fail: '✗', unknown: '?', error: '⚠' } as const;
 
 const CSS = `
 :root{--pass:#1b7f3b;--pass-bg:#e3f4e8;--fail:#b3261e;--fail-bg:#fde7e5;--error:#8a5a00;--error-bg:#fff1cc;
@@ -257,8 +257,8 @@ ${scripts.map((s) => `<script>${s}</script>`).join('\n')}
 }
 
 /** `<span class="badge v-fail">✗ fail</span>` */
-export function verdictBadge(v: 'pass' | 'fail' | 'error'): string {
-  const text = v === 'error' ? 'error (harness)' : v;
+export function verdictBadge(v: 'pass' | 'fail' | 'unknown' | 'error'): string {
+  const text = v === 'error' ? 'error (harness)' : v === 'unknown' ? 'unknown (not judged)' : v;
   return `<span class="badge v-${v}">${VERDICT_ICON[v]} ${text}</span>`;
 }
 

@@ -21,7 +21,7 @@ export interface ProgressOptions {
   tickMs?: number;
 }
 
-const ICON: Record<Verdict, string> = { pass: '✓', fail: '✗', error: '⚠' };
+const ICON: Record<Verdict, string> = { pass: '✓', fail: '✗', unknown: '?', error: '⚠' };
 
 function clock(ms: number): string {
   const s = Math.floor(ms / 1000);

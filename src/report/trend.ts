@@ -25,6 +25,7 @@ export interface DayBucket {
   day: string;
   pass: number;
   fail: number;
+  unknown: number;
   error: number;
   /** pass / (pass + fail); undefined when nothing was judged that day */
   passRate?: number;
@@ -80,7 +81,7 @@ function groupTrend(g: Group): GroupTrend {
   const days = new Map<string, DayBucket>();
   for (const r of runs) {
     const day = r.startedAt.slice(0, 10);
-    const b = days.get(day) ?? { day, pass: 0, fail: 0, error: 0 };
+    const b = days.get(day) ?? { day, pass: 0, fail: 0, unknown: 0, error: 0 };
     b[r.verdict]++;
     days.set(day, b);
   }

@@ -82,10 +82,16 @@ function redactDeep(v: unknown): unknown {
   return v;
 }
 
+/** The result as it may leave the process: every registered secret masked, everywhere. Reports
+ *  are rendered from this, never from the in-memory result. */
+export function redactResult(result: RunResult): RunResult {
+  return JSON.parse(redact(JSON.stringify(redactDeep(result)))) as RunResult;
+}
+
 /** Writes results.json (pretty, secrets redacted) atomically: a crash leaves the old file or none. */
 export async function writeRunResult(dir: string, result: RunResult): Promise<string> {
   const file = path.join(dir, RESULTS_FILE);
-  const text = redact(JSON.stringify(redactDeep(result), null, 2)) + '\n';
+  const text = JSON.stringify(redactResult(result), null, 2) + '\n';
   const tmp = `${file}.tmp-${process.pid}`;
   await fs.writeFile(tmp, text, 'utf8');
   await fs.rename(tmp, file);
@@ -109,7 +115,7 @@ export function checkRunResult(v: unknown): string | undefined {
   const r = v as Partial<RunResult>;
   if (r.schemaVersion !== 1) return `unsupported schemaVersion ${String(r.schemaVersion)}`;
   if (!r.scenario || typeof r.scenario.name !== 'string') return 'missing scenario.name';
-  if (r.verdict !== 'pass' && r.verdict !== 'fail' && r.verdict !== 'error') return `bad verdict ${String(r.verdict)}`;
+  if (!['pass', 'fail', 'unknown', 'error'].includes(r.verdict as string)) return `bad verdict ${String(r.verdict)}`;
   for (const k of ['checks', 'history', 'faults'] as const) if (!Array.isArray(r[k])) return `missing ${k}[]`;
   for (const k of ['metrics', 'dimensions', 'artefacts'] as const) if (!r[k] || typeof r[k] !== 'object') return `missing ${k}`;
   return undefined;

@@ -1,9 +1,11 @@
 // The results.json contract. Everything that reads or writes results (runner, checkers,
 // reports, compare, trend) goes through these types; bump schemaVersion on breaking change.
 
-/** pass = every invariant held; fail = an invariant was violated; error = the harness or the
- *  infrastructure broke, so nothing can be said about the system under test. Never mixed up. */
-export type Verdict = 'pass' | 'fail' | 'error';
+/** pass = every invariant held; fail = an invariant was violated or the SUT missed a deadline;
+ *  unknown = nothing was violated, but a checker could not decide (e.g. the fault did not bite,
+ *  so the scenario's question was not asked); error = the harness or the infrastructure broke,
+ *  so nothing can be said about the system under test. Never mixed up. */
+export type Verdict = 'pass' | 'fail' | 'unknown' | 'error';
 
 /** Like Firecracker's metrics.json: a named series with a unit; one value per sample. */
 export interface Metric {

@@ -18,12 +18,13 @@ export class History {
     return e;
   }
 
-  /** invoke now; the returned function records ok/fail with the operation's result. */
-  async op<T>(process: string, f: string, value: unknown, fn: () => Promise<T>): Promise<T> {
+  /** invoke now, then ok (with the result, or what `show` makes of it: handles that hold
+   *  credentials must never be recorded whole) or fail. */
+  async op<T>(process: string, f: string, value: unknown, fn: () => Promise<T>, show: (r: T) => unknown = (r) => r): Promise<T> {
     this.add('invoke', process, f, value);
     try {
       const r = await fn();
-      this.add('ok', process, f, r === undefined ? undefined : r);
+      this.add('ok', process, f, r === undefined ? undefined : show(r));
       return r;
     } catch (e) {
       this.add('fail', process, f, { error: (e as Error).message });

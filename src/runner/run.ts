@@ -8,9 +8,12 @@ import { execa } from 'execa';
 import { findImage, type GuestImage } from '../image/build.js';
 import { Lab } from '../lab/lab.js';
 import type { Progress } from '../report/progress.js';
-import { createRunDir, writeRunResult } from '../results/store.js';
+import { createRunDir, redactResult, writeRunResult } from '../results/store.js';
 import { writeRunReport } from '../report/commands.js';
-import type { Dimensions, RunResult, Verdict } from '../results/types.js';
+import type { Dimensions, RunResult } from '../results/types.js';
+import { addCheck } from './context.js';
+import { SutDeadline, verdictOf } from './outcomes.js';
+import { BROKEN_ENV } from '../util/broken-sut.js';
 import type { Scenario } from '../scenario/load.js';
 import { redact } from '../util/redact.js';
 import { hostVersions } from '../vm/libvirt.js';
@@ -62,6 +65,8 @@ async function dimensions(ctx: RunContext | undefined, accel: AccelDecision | un
     host: hostname(), hostKernel: release(), qemu: v.qemu, libvirt: v.libvirt,
     guestKernel: ctx?.guestKernel, gitRevision: await gitRevision(),
     ...(image ? { guestImage: image.hash } : {}),
+    // A deliberately broken SUT (tests of the checkers): never to be mistaken for the real one.
+    ...(process.env[BROKEN_ENV] ? { brokenSut: process.env[BROKEN_ENV] } : {}),
   };
 }
 
@@ -72,8 +77,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
   const dir = await createRunDir(o.outRoot, s.name, o.runIndex, startedAt);
   const history = new History();
   let accel: AccelDecision | undefined = o.accel;
-  let verdict: Verdict = 'pass';
-  let reason = '';
+  let error: string | undefined;
   let ctx: RunContext | undefined;
   let lab: Lab | undefined;
   let image: GuestImage | undefined;
@@ -97,8 +101,9 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
     };
     if (s.store) {
       o.progress?.step('starting the object store');
-      ctx.store = await abortable(history.op('harness', 'store-start', { kind: s.store }, () => openRunStore(s.store!, lab!, log)));
-      history.add('info', 'harness', 'store', { backend: ctx.store.backend, endpoint: ctx.store.conn.endpoint, bucket: ctx.store.bucket });
+      // Recorded as backend, endpoint and bucket only: the handle holds the credentials.
+      ctx.store = await abortable(history.op('harness', 'store-start', { kind: s.store }, () => openRunStore(s.store!, lab!, log),
+        (st) => ({ backend: st.backend, endpoint: st.conn.endpoint, bucket: st.bucket })));
     }
     for (const p of planned) {
       await mkdir(controlDir(lab, p.key), { recursive: true });
@@ -117,18 +122,14 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
     }
     // Background fault work (a cut at the end of a hold-up, a store coming back) belongs to the run.
     await abortable(Promise.all(ctx.pending));
-    const failed = ctx.checks.filter((c) => c.valid === false);
-    if (failed.length) {
-      verdict = 'fail';
-      reason = `${failed.length} check(s) failed: ${failed[0].name}: ${failed[0].message}`;
-    } else {
-      const unknown = ctx.checks.filter((c) => c.valid === 'unknown').length;
-      reason = `${ctx.checks.length} check(s) passed${unknown ? ` (${unknown} unknown)` : ''}`;
-    }
   } catch (e) {
-    verdict = 'error';
-    reason = redact((e as Error).message);
-    history.add('info', 'harness', e instanceof Interrupted ? 'interrupted' : 'error', { error: reason });
+    if (e instanceof SutDeadline && ctx) {
+      // The SUT missed a deadline: a finding about the SUT (fail), not a harness error.
+      addCheck(ctx, e.toCheck());
+    } else {
+      error = redact((e as Error).message);
+      history.add('info', 'harness', e instanceof Interrupted ? 'interrupted' : 'error', { error });
+    }
   } finally {
     // After an error nobody awaits the background work any more; it must not crash the process.
     for (const p of ctx?.pending ?? []) p.catch(() => undefined);
@@ -140,13 +141,11 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
       }
       if (!o.keep) {
         const problems = await lab.close(log);
-        if (problems.length && verdict !== 'fail') {
-          verdict = 'error';
-          reason = `cleanup failed: ${problems.join('; ')}`;
-        }
+        if (problems.length) error = [error, `cleanup failed: ${problems.join('; ')}`].filter(Boolean).join('; ');
       } else log(`--keep: leaving ${lab.workDir} and domains of run ${lab.runId} (remove with ftharness clean --all)`);
     }
   }
+  const { verdict, reason } = verdictOf(ctx?.checks ?? [], error);
   const finishedAt = new Date();
   const artefacts: Record<string, string> = {};
   for (const vm of s.vms) {
@@ -169,7 +168,8 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
   };
   await writeFile(join(dir, 'history.jsonl'), redact(history.events.map((e) => JSON.stringify(e)).join('\n') + '\n'));
   await writeRunResult(dir, result);
-  await writeRunReport(dir, result).catch((e: Error) => log(`run report not written: ${e.message}`));
-  o.progress?.done(verdict, reason);
-  return { result, dir };
+  const safe = redactResult(result);
+  await writeRunReport(dir, safe).catch((e: Error) => log(`run report not written: ${e.message}`));
+  o.progress?.done(verdict, safe.reason);
+  return { result: safe, dir };
 }

@@ -14,6 +14,7 @@ import { copyFile, rm, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import { projectRoot } from '../util/paths.js';
 import { join } from 'node:path';
+import { brokenEnv } from '../util/broken-sut.js';
 
 const BLOCK = 4096;
 /** Keep the end of long output (where results and errors are) without cutting its last line,
@@ -38,11 +39,16 @@ const CORE_STEPS: Omit<StepRegistry, keyof typeof HA_STEPS> = {
   async exec(ctx, s) {
     const vm = ctx.lab.vm(s.vm);
     const cmd = s.cmd.replaceAll('${seed}', String(ctx.seed));
-    const r = await ctx.history.op(s.vm, 'exec', { cmd }, async () => {
-      const res = await vm.agent.exec('/bin/sh', ['-c', cmd], { timeoutMs: (s.timeout ?? 60) * 1000 });
+    const r = await ctx.history.op(s.vm, 'exec', { cmd, role: s.role }, async () => {
+      const res = await vm.agent.exec('/bin/sh', ['-c', cmd], { timeoutMs: (s.timeout ?? 60) * 1000, env: brokenEnv() });
       return { exitCode: res.exitCode, stdout: tail(res.stdout), stderr: tail(res.stderr, 2000) };
     });
     const want = s.exit ?? 0;
+    if (s.role === 'setup') {
+      // Preparing the run did not work: nothing can be said about the SUT.
+      if (r.exitCode !== want) throw new Error(`setup step "${s.name ?? s.cmd.slice(0, 60)}" on ${s.vm}: exit ${r.exitCode}, expected ${want}: ${(r.stderr || r.stdout).trim().slice(0, 300)}`);
+      return;
+    }
     addCheck(ctx, {
       name: s.name ?? `exec on ${s.vm}: ${s.cmd.slice(0, 60)}`, valid: r.exitCode === want,
       message: r.exitCode === want ? `exit ${r.exitCode}` : `exit ${r.exitCode}, expected ${want}: ${(r.stderr || r.stdout).trim().slice(0, 300)}`,
@@ -54,7 +60,7 @@ const CORE_STEPS: Omit<StepRegistry, keyof typeof HA_STEPS> = {
     const vm = ctx.lab.vm(s.vm);
     const cmd = s.cmd.replaceAll('${seed}', String(ctx.seed));
     const log = s.log ?? `/tmp/spawn-${ctx.history.events.length}.log`;
-    await ctx.history.op(s.vm, 'spawn', { cmd, log }, () => vm.agent.spawn(cmd, log));
+    await ctx.history.op(s.vm, 'spawn', { cmd, log }, () => vm.agent.spawn(cmd, log, brokenEnv()));
   },
 
   async 'host-check'(ctx, s) {

@@ -63,6 +63,7 @@ export const STEPS = [
   step('power-cut', { vm: VmName }, 'virsh destroy: the VM stops at once, nothing is flushed'),
   step('exec', {
     vm: VmName, cmd: Type.String({ minLength: 1 }),
+    role: Type.Union([Type.Literal('setup'), Type.Literal('check')], { description: 'setup: preparing the run (a wrong exit code is a harness error, verdict error); check: judging the SUT (a wrong exit code is a failed check, verdict fail)' }),
     name: Type.Optional(Type.String({ description: 'name of the resulting check (default: "exec on VM: cmd…")' })),
     exit: Type.Optional(Type.Integer({ description: 'expected exit code (default 0)' })),
     timeout: Type.Optional(Type.Number({ minimum: 1, description: 's' })),

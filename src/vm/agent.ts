@@ -100,7 +100,8 @@ export class GuestAgent {
   async exec(path: string, args: string[] = [], opts: { env?: Record<string, string>; input?: Buffer | string; timeoutMs?: number } = {}): Promise<ExecResult> {
     const t0 = Date.now();
     const req: Record<string, unknown> = { path, arg: args, 'capture-output': true };
-    if (opts.env) req.env = Object.entries(opts.env).map(([k, v]) => `${k}=${v}`);
+    // QGA replaces the whole environment when `env` is given: give it only when there is one.
+    if (opts.env && Object.keys(opts.env).length) req.env = Object.entries(opts.env).map(([k, v]) => `${k}=${v}`);
     if (opts.input !== undefined) req['input-data'] = Buffer.from(opts.input).toString('base64');
     const { pid } = await this.command<{ pid: number }>('guest-exec', req);
     const timeoutMs = opts.timeoutMs ?? 60_000;
@@ -138,7 +139,7 @@ export class GuestAgent {
   async spawn(cmdline: string, logFile: string, env?: Record<string, string>): Promise<void> {
     await this.command('guest-exec', {
       path: '/bin/sh', arg: ['-c', `${cmdline} >>${logFile} 2>&1 &`], 'capture-output': false,
-      ...(env ? { env: Object.entries(env).map(([k, v]) => `${k}=${v}`) } : {}),
+      ...(env && Object.keys(env).length ? { env: Object.entries(env).map(([k, v]) => `${k}=${v}`) } : {}),
     });
   }
 

@@ -62,7 +62,7 @@ vms:
 steps:
   - { do: boot, vm: g }
   - { do: pmem-write, vm: g, pattern: a, length: 64KiB }
-  - { do: exec, vm: g, cmd: "dd if=/dev/urandom of=/dev/nvdimm0 bs=4096 count=1 oflag=direct conv=notrunc,fsync 2>/dev/null" }
+  - { do: exec, role: setup, vm: g, cmd: "dd if=/dev/urandom of=/dev/nvdimm0 bs=4096 count=1 oflag=direct conv=notrunc,fsync 2>/dev/null" }
   - { do: power-cut, vm: g }
   - { do: check-backing-file, vm: g, pattern: a }
 `);
