@@ -74,6 +74,9 @@ export interface Comparison {
   warnings: string[];
   /** scenarios with invariant violations on B but none on A */
   newFailures: string[];
+  /** scenarios with unknown (not judged) runs on B but none on A: B did not answer a question
+   *  A answered. Shown, but not a regression: nothing was violated. */
+  newUnknown: string[];
   anyRegression: boolean;
 }
 
@@ -146,7 +149,10 @@ function side(runs: readonly RunResult[]): SideSummary {
 }
 
 /** Samples per key: a metric's values across all runs of a side. Errored runs are left out:
- *  their figures come from a broken lab. Unsupported metrics have no samples. */
+ *  their figures come from a broken lab. Unknown runs are kept: the lab and harness worked, so
+ *  their measurements are valid; only the verdict was undecided (a phase that did not happen
+ *  has no sample anyway — Metric.missing — rather than a stand-in). compareRuns warns when
+ *  they are in the samples. Unsupported metrics have no samples. */
 function samples(runs: readonly RunResult[], byScenario: boolean, byDims: boolean): Map<string, { scenario?: string; metric: string; unit: string; values: number[] }> {
   const m = new Map<string, { scenario?: string; metric: string; unit: string; values: number[] }>();
   for (const r of runs) {
@@ -228,17 +234,23 @@ export function compareRuns(a: readonly RunResult[], b: readonly RunResult[], op
   if (onlyA.length) warnings.push(`only in A (not compared): ${onlyA.join(', ')}`);
   if (onlyB.length) warnings.push(`only in B (not compared): ${onlyB.join(', ')}`);
   if (sa.counts.error || sb.counts.error) warnings.push(`errored runs left out of the samples (A: ${sa.counts.error}, B: ${sb.counts.error})`);
+  if (sa.counts.unknown || sb.counts.unknown) warnings.push(`unknown (not judged) runs kept in the samples: their measurements are valid, only the verdict was undecided (A: ${sa.counts.unknown}, B: ${sb.counts.unknown})`);
   const failedIn = (runs: readonly RunResult[]) => new Set(runs.filter((r) => r.verdict === 'fail').map((r) => r.scenario.name));
   const fa = failedIn(a);
   const newFailures = [...failedIn(b)].filter((s) => !fa.has(s)).sort();
-  return { a: sa, b: sb, options: o, rows, warnings, newFailures, anyRegression: newFailures.length > 0 || rows.some((r) => r.verdict === 'worse') };
+  const unknownIn = (runs: readonly RunResult[]) => new Set(runs.filter((r) => r.verdict === 'unknown').map((r) => r.scenario.name));
+  const ua = unknownIn(a);
+  const newUnknown = [...unknownIn(b)].filter((s) => !ua.has(s)).sort();
+  return { a: sa, b: sb, options: o, rows, warnings, newFailures, newUnknown, anyRegression: newFailures.length > 0 || rows.some((r) => r.verdict === 'worse') };
 }
 
 const relText = (x: MetricComparison) => (Number.isFinite(x.rel) ? `${x.rel >= 0 ? '+' : ''}${fmtNum(x.rel * 100)} %` : fmtNum(x.rel));
 
 function sideLine(name: string, s: SideSummary): string {
-  return `${name}: ${s.runs} run(s), ${s.counts.pass} pass / ${s.counts.fail} fail / ${s.counts.error} error; accel ${s.accel.join(',') || '?'}; topology ${s.topology.join(',') || '?'}${s.gitRevision.length ? `; rev ${s.gitRevision.join(',')}` : ''}`;
+  return `${name}: ${s.runs} run(s), ${s.counts.pass} pass / ${s.counts.fail} fail / ${s.counts.unknown} unknown (not judged) / ${s.counts.error} error; accel ${s.accel.join(',') || '?'}; topology ${s.topology.join(',') || '?'}${s.gitRevision.length ? `; rev ${s.gitRevision.join(',')}` : ''}`;
 }
+
+const notJudgedSuffix = (c: Comparison) => (c.newUnknown.length ? ` (${c.newUnknown.length} scenario(s) newly not judged on B)` : '');
 
 export function formatComparisonText(c: Comparison): string {
   const head = ['metric', 'unit', 'nA', 'nB', 'mean A', 'mean B', 'Δ', 'Δ%', 'p', 'verdict', 'note'];
@@ -253,7 +265,8 @@ export function formatComparisonText(c: Comparison): string {
     line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line),
     '',
     ...c.newFailures.map((s) => `regression: ${s} violates invariants on B, not on A`),
-    c.anyRegression ? 'RESULT: regression' : 'RESULT: no regression',
+    ...c.newUnknown.map((s) => `not judged: ${s} has unknown runs on B, none on A (not a regression; B did not answer what A answered)`),
+    `${c.anyRegression ? 'RESULT: regression' : 'RESULT: no regression'}${notJudgedSuffix(c)}`,
   ];
   return out.join('\n') + '\n';
 }
@@ -266,7 +279,8 @@ export function renderComparisonSection(c: Comparison, id = 'compare'): HtmlSect
 <p class="hint">Two-sided permutation test on the difference of means; a change needs p &lt; ${esc(c.options.alpha)} and |Δ| ≥ ${esc(fmtNum(c.options.noise * 100))} % of A's mean. At least ${esc(c.options.minSamples)} samples per side.</p>
 ${c.warnings.map((w) => `<p class="warn">${esc(w)}</p>`).join('')}
 ${c.newFailures.map((s) => `<p class="warn">${verdictBadge('fail')} <b>${esc(s)}</b> violates invariants on B, not on A</p>`).join('')}
-<p><b>${c.anyRegression ? '<span class="badge v-fail">regression</span>' : '<span class="badge v-pass">no regression</span>'}</b></p>
+${c.newUnknown.map((s) => `<p class="warn">${verdictBadge('unknown')} <b>${esc(s)}</b> has unknown runs on B, none on A: not a regression, but B did not answer what A answered</p>`).join('')}
+<p><b>${c.anyRegression ? '<span class="badge v-fail">regression</span>' : '<span class="badge v-pass">no regression</span>'}</b>${esc(notJudgedSuffix(c))}</p>
 <table class="compare"><thead><tr><th>metric</th><th>unit</th><th class="num">n A</th><th class="num">n B</th><th class="num">mean A</th><th class="num">mean B</th><th class="num">Δ</th><th class="num">Δ %</th><th class="num">p</th><th>verdict</th><th>note</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
   return { id, title: 'A/B comparison', html };
 }

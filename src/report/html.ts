@@ -8,7 +8,7 @@ import { isUnsupported } from '../results/conventions.js';
 import type { LoadProblem } from '../results/store.js';
 import type { CheckResult, RunResult } from '../results/types.js';
 import { distributionFigure, holdupFigure, numaFigure, perfFigure, type Figure } from './figures.js';
-import { NO_FAULT, countVerdicts, dimensionValues, faultKinds, groupKey, groupKeyOf, groupRuns, runAnchor, worst, type Counts } from './model.js';
+import { NO_FAULT, VERDICTS, countVerdicts, dimensionValues, faultKinds, groupKey, groupKeyOf, groupRuns, passRate, runAnchor, worst, type Counts } from './model.js';
 import { VERDICT_ICON, dimTags, esc, renderPage, verdictBadge, type HtmlSection } from './page.js';
 
 export type { HtmlSection };
@@ -33,15 +33,21 @@ export interface HtmlReportOptions {
   extraSections?: HtmlSection[];
 }
 
+/** The pass rate is the demonstrated one, pass / (pass + fail + unknown) (model.passRate): an
+ *  unknown run counts against it, since nothing was shown to hold; errors are left out. */
 function countsBlock(c: Counts): string {
-  const judged = c.pass + c.fail;
-  const rate = judged ? `${fmtNum((100 * c.pass) / judged)} % of judged runs passed` : 'no judged runs';
+  const completed = c.pass + c.fail + c.unknown;
+  const rate = passRate(c);
+  const rateText = rate === undefined
+    ? 'No run got past the harness: no pass rate.'
+    : `${fmtNum(100 * rate)} % passed (${c.pass} of ${completed}: pass / (pass + fail + unknown)). An unknown run counts as not passed; errors are left out, they say nothing about the SUT.`;
   return `<div class="counts">
-<div class="count total"><div class="n">${c.pass + c.fail + c.error}</div><div class="l">runs</div></div>
+<div class="count total"><div class="n">${c.pass + c.fail + c.unknown + c.error}</div><div class="l">runs</div></div>
 <div class="count pass"><div class="n">${VERDICT_ICON.pass} ${c.pass}</div><div class="l">pass — every invariant held</div></div>
 <div class="count fail"><div class="n">${VERDICT_ICON.fail} ${c.fail}</div><div class="l">fail — invariant violated</div></div>
+<div class="count unknown"><div class="n">${VERDICT_ICON.unknown} ${c.unknown}</div><div class="l">unknown — not judged;<br>nothing violated, but not a pass</div></div>
 <div class="count error"><div class="n">${VERDICT_ICON.error} ${c.error}</div><div class="l">error — harness / infra broke;<br>says nothing about the SUT</div></div>
-</div><p class="muted">${rate} (errors are not counted as judged).</p>`;
+</div><p class="muted pass-rate">${rateText}</p>`;
 }
 
 function dimensionsTable(runs: readonly RunResult[]): string {
@@ -66,15 +72,18 @@ function sinceText(r?: RunRef): string {
 }
 
 /** "Since when", from the trend over the history: failing since the first fail of the current
- *  streak of judged runs, erroring since the first error of the current streak of errors. */
+ *  streak of judged runs, erroring since the first error of the current streak of errors, not
+ *  judged since the first unknown of the current streak of unknown runs. Three lists, never one. */
 function attention(runs: readonly RunResult[], trend: Map<string, GroupTrend>): string {
   const table = (rs: RunResult[], empty: string, since: (t?: GroupTrend) => RunRef | undefined, sinceHead: string) => rs.length
     ? `<table><thead><tr><th>run</th><th>accel · topology</th><th>started</th><th>${sinceHead}</th><th>faults</th><th>reason</th></tr></thead><tbody>${rs.map((r) => `<tr><td>${runLink(r)}</td><td>${dimTags(r.dimensions)}</td><td>${esc(r.startedAt)}</td><td>${sinceText(since(trend.get(groupKeyOf(r))))}</td><td>${faultKinds(r).map(esc).join(', ')}</td><td class="reason">${esc(r.reason)}</td></tr>`).join('')}</tbody></table>`
     : `<p class="muted">${empty}</p>`;
   const fails = runs.filter((r) => r.verdict === 'fail');
   const errors = runs.filter((r) => r.verdict === 'error');
+  const unknown = runs.filter((r) => r.verdict === 'unknown');
   return `<h3>${verdictBadge('fail')} Invariant violations (${fails.length})</h3>${table(fails, 'None: no invariant was violated.', (t) => t?.brokenSince, 'failing since')}
-<h3>${verdictBadge('error')} Harness / infrastructure errors (${errors.length})</h3><p class="hint">These runs could not judge the system under test; fix the lab or harness, then re-run.</p>${table(errors, 'None.', (t) => t?.erroringSince, 'erroring since')}`;
+<h3>${verdictBadge('error')} Harness / infrastructure errors (${errors.length})</h3><p class="hint">These runs could not judge the system under test; fix the lab or harness, then re-run.</p>${table(errors, 'None.', (t) => t?.erroringSince, 'erroring since')}
+<h3>${verdictBadge('unknown')} Not judged (${unknown.length})</h3><p class="hint">No invariant was violated and the harness did not break, but a checker could not decide — e.g. the fault did not bite, so the question the scenario asks was never asked. Not a pass: make the fault land (timing, size, seed), then re-run.</p>${table(unknown, 'None: every run that got past the harness was judged.', (t) => t?.unknownSince, 'not judged since')}`;
 }
 
 /** Scenario (× accel × topology) rows, fault-kind columns; each cell lists its runs. */
@@ -83,7 +92,7 @@ function matrix(runs: readonly RunResult[]): string {
   const labels = new Map<string, Set<string>>();
   for (const r of runs) for (const f of r.faults) labels.set(f.kind, (labels.get(f.kind) ?? new Set()).add(f.label));
   const head = kinds.map((k) => `<th title="${esc([...(labels.get(k) ?? [])].join('\n'))}">${esc(k)}</th>`).join('');
-  const countText = (c: Counts) => (['pass', 'fail', 'error'] as const).filter((v) => c[v]).map((v) => `<span class="badge v-${v}">${VERDICT_ICON[v]} ${c[v]}</span>`).join(' ');
+  const countText = (c: Counts) => VERDICTS.filter((v) => c[v]).map((v) => `<span class="badge v-${v}">${VERDICT_ICON[v]} ${c[v]}</span>`).join(' ');
   const rows = groupRuns(runs).map((g) => {
     const cells = kinds.map((k) => {
       const rs = g.runs.filter((r) => faultKinds(r).includes(k));
@@ -95,7 +104,7 @@ function matrix(runs: readonly RunResult[]): string {
     const total = countVerdicts(g.runs);
     return `<tr><th>${esc(g.scenario)}</th><td>${dimTags(g)}</td>${cells.join('')}<td>${countText(total)}</td></tr>`;
   });
-  return `<p class="hint">Rows: scenario on an accelerator and topology kind; columns: fault kind injected in the run (hover a header for the fault labels). A cell counts the runs that injected that fault; click a run to jump to its evidence. Hatched amber = harness error, not a verdict on the SUT.</p>
+  return `<p class="hint">Rows: scenario on an accelerator and topology kind; columns: fault kind injected in the run (hover a header for the fault labels). A cell counts the runs that injected that fault; click a run to jump to its evidence. A cell takes its worst run's colour (fail &gt; error &gt; unknown &gt; pass): hatched amber = harness error, not a verdict on the SUT; dotted grey ? = not judged (unknown): nothing was violated, but no pass either.</p>
 <table class="matrix"><thead><tr><th>scenario</th><th>accel · topology</th>${head}<th>all runs</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
@@ -146,6 +155,14 @@ function artefactList(r: RunResult, opts: HtmlReportOptions): string {
   return `<ul class="artefacts">${entries.map(([name, rel]) => `<li><a href="${esc(artefactHref(r, rel, opts))}">${esc(name)}</a> <span class="muted small">${esc(rel)}</span></li>`).join('')}</ul>`;
 }
 
+/** What a verdict does not mean, said where a reader opens a run that is not a pass. */
+const VERDICT_NOTE: Record<RunResult['verdict'], string> = {
+  pass: '',
+  fail: '',
+  unknown: '<p class="hint">Not judged: no check found a violation and the harness did not break, but a check could not decide (see the checks marked ? unknown). This run is not counted as a pass.</p>',
+  error: '<p class="hint">Harness / infrastructure error: this run says nothing about the system under test.</p>',
+};
+
 function runDetails(r: RunResult, opts: HtmlReportOptions): string {
   const d = r.dimensions;
   const meta: [string, string][] = [
@@ -159,7 +176,7 @@ function runDetails(r: RunResult, opts: HtmlReportOptions): string {
   return `<details class="run v-${r.verdict}-run" id="${runAnchor(r)}" data-verdict="${r.verdict}"${r.verdict === 'pass' ? '' : ' open'}>
 <summary>${verdictBadge(r.verdict)} <b>${esc(r.scenario.name)}</b> <span>run ${r.runIndex}/${r.runs}</span> ${dimTags(d)} <span class="muted">${esc(fmtDuration(r.durationMs))} · ${esc(r.startedAt)}</span> <span class="reason">${esc(r.reason.length > 140 ? `${r.reason.slice(0, 139)}…` : r.reason)}</span></summary>
 <div class="body">
-<p class="reason"><b>Reason:</b> ${esc(r.reason)}</p>
+<p class="reason"><b>Reason:</b> ${esc(r.reason)}</p>${VERDICT_NOTE[r.verdict]}
 <table class="meta">${meta.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join('')}</table>
 <h3>Timeline</h3>${renderTimeline(r)}
 <h3>Checks</h3>${checksTable(r.checks)}
@@ -195,15 +212,15 @@ export function renderHtmlReport(results: readonly RunResult[], opts: HtmlReport
 
   const body = [
     section('summary', 'Summary', `${countsBlock(counts)}${problemsBlock(opts.problems)}<h3>Where and on what</h3>${dimensionsTable(runs)}`),
-    section('attention', 'What failed', attention(runs, new Map(computeTrend(opts.history ?? runs).map((t) => [groupKey(t), t])))),
+    section('attention', 'Needs attention', attention(runs, new Map(computeTrend(opts.history ?? runs).map((t) => [groupKey(t), t])))),
     section('matrix', 'Scenario × fault matrix', runs.length ? matrix(runs) : '<p class="muted">No runs.</p>'),
     ...figures.map(([id, t, f]) => section(id, t, f.html)),
     ...extra.map((s) => section(s.id, s.title, s.html)),
-    section('runs', 'Runs', `<div class="toolbar"><button data-filter="all" class="on">all</button><button data-filter="fail">fail only</button><button data-filter="error">error only</button><button data-filter="pass">pass only</button> <button data-expand="1">expand all</button><button data-expand="0">collapse all</button></div>${runs.map((r) => runDetails(r, opts)).join('\n')}`),
+    section('runs', 'Runs', `<div class="toolbar"><button data-filter="all" class="on">all</button><button data-filter="fail">fail only</button><button data-filter="unknown">unknown only</button><button data-filter="error">error only</button><button data-filter="pass">pass only</button> <button data-expand="1">expand all</button><button data-expand="0">collapse all</button></div>${runs.map((r) => runDetails(r, opts)).join('\n')}`),
   ].join('\n');
 
   const nav = [
-    ['#summary', 'Summary'], ['#attention', `What failed (${counts.fail} ✗ / ${counts.error} ⚠)`], ['#matrix', 'Matrix'],
+    ['#summary', 'Summary'], ['#attention', `Needs attention (${counts.fail} ${VERDICT_ICON.fail} / ${counts.error} ${VERDICT_ICON.error} / ${counts.unknown} ${VERDICT_ICON.unknown})`], ['#matrix', 'Matrix'],
     ...figures.map(([id, t]) => [`#${id}`, t]), ...extra.map((s) => [`#${s.id}`, s.title]), ['#runs', 'Runs'],
   ].map(([href, label]) => ({ href, label }));
   return renderPage({ title, subtitle, nav, body, charts });

@@ -1,6 +1,12 @@
 // JUnit XML for CI dashboards: one testsuite per scenario, one testcase per run.
 // fail (invariant violated) → <failure>, error (harness/infra) → <error>: CI tools keep the
-// two apart the same way we do. Escaping and XML-1.0-invalid characters (guest consoles emit
+// two apart the same way we do. unknown (nothing violated, but a checker could not decide) →
+// <skipped message="not judged: …">: JUnit has no "inconclusive", and skipped is the one
+// outcome CI tools (Jenkins, GitLab, GitHub annotations, Azure) show as neither pass nor
+// failure. A testcase without a child would be read as a pass, which an unknown run is not;
+// <failure> or <error> would claim a violation or a broken harness that did not happen. The
+// skipped counts sit on the suites and the root, so tests − failures − errors − skipped is
+// the pass count (readers that derive passes that way never fold unknown into pass). Escaping and XML-1.0-invalid characters (guest consoles emit
 // control bytes) are left to xmlbuilder2, with invalid characters replaced rather than fatal.
 
 import { create } from 'xmlbuilder2';
@@ -34,14 +40,14 @@ export function renderJunit(results: readonly RunResult[], opts: { name?: string
   const doc = create({ version: '1.0', encoding: 'UTF-8', invalidCharReplacement: '\uFFFD' });
   const root = doc.ele('testsuites', {
     name: opts.name ?? 'ftharness',
-    tests: String(results.length), failures: String(total.fail), errors: String(total.error),
+    tests: String(results.length), failures: String(total.fail), errors: String(total.error), skipped: String(total.unknown),
     time: secs(results.reduce((s, r) => s + r.durationMs, 0)),
   });
   for (const [scenario, runs] of [...byScenario].sort(([a], [b]) => a.localeCompare(b))) {
     runs.sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.runIndex - b.runIndex);
     const c = countVerdicts(runs);
     const suite = root.ele('testsuite', {
-      name: scenario, tests: String(runs.length), failures: String(c.fail), errors: String(c.error), skipped: '0',
+      name: scenario, tests: String(runs.length), failures: String(c.fail), errors: String(c.error), skipped: String(c.unknown),
       time: secs(runs.reduce((s, r) => s + r.durationMs, 0)), timestamp: runs[0].startedAt, hostname: runs[0].dimensions.host,
     });
     const props = suite.ele('properties');
@@ -52,8 +58,13 @@ export function renderJunit(results: readonly RunResult[], opts: { name?: string
     }
     for (const r of runs) {
       const tc = suite.ele('testcase', { name: caseName(r), classname: scenario, time: secs(r.durationMs), timestamp: r.startedAt });
-      if (r.verdict === 'fail') tc.ele('failure', { message: r.reason, type: 'invariant-violated' }).txt(failureText(r));
-      else if (r.verdict === 'error') tc.ele('error', { message: r.reason, type: 'harness-error' }).txt(r.reason);
+      switch (r.verdict) {
+        case 'pass': break; // a bare testcase
+        case 'fail': tc.ele('failure', { message: r.reason, type: 'invariant-violated' }).txt(failureText(r)); break;
+        case 'error': tc.ele('error', { message: r.reason, type: 'harness-error' }).txt(r.reason); break;
+        case 'unknown': tc.ele('skipped', { message: `not judged: ${r.reason}` }).txt(failureText(r)); break;
+        default: { const v: never = r.verdict; throw new Error(`junit: unhandled verdict ${String(v)}`); }
+      }
       const out = [`runId=${r.runId}`, ...Object.entries(r.artefacts).map(([k, p]) => `artefact ${k}: ${p}`)];
       tc.ele('system-out').txt(out.join('\n'));
     }

@@ -19,12 +19,28 @@ export function countVerdicts(runs: readonly RunResult[]): Counts {
   return c;
 }
 
-/** Worst verdict for colouring: a violated invariant outranks an infra error (it is a finding). */
+/** Worst verdict for colouring, the same precedence as the CLI's exit code (fail > error >
+ *  unknown > pass): a violated invariant outranks everything (it is a finding about the SUT);
+ *  an infra error comes next because the lab must be fixed before any run there means anything
+ *  (it may even hide a fail); unknown (no violation, but a checker could not decide) is above
+ *  pass because it is not one: a cell with one undecided run is not shown green. */
 export function worst(c: Counts): Verdict | undefined {
   if (c.fail) return 'fail';
   if (c.error) return 'error';
+  if (c.unknown) return 'unknown';
   if (c.pass) return 'pass';
   return undefined;
+}
+
+/** Every verdict in report order: the good news, then findings, undecided, harness trouble. */
+export const VERDICTS = ['pass', 'fail', 'unknown', 'error'] as const satisfies readonly Verdict[];
+
+/** The "demonstrated pass" rate: pass / (pass + fail + unknown). Unknown runs count against it
+ *  (nothing was shown to hold), errors are left out (the harness broke, the SUT was not asked).
+ *  undefined when no run got past the harness. */
+export function passRate(c: Counts): number | undefined {
+  const n = c.pass + c.fail + c.unknown;
+  return n ? c.pass / n : undefined;
 }
 
 /** Figures from tcg and kvm, or emulated and physical topology, are never pooled. */

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import type { Verdict } from '../results/types.js';
 
 /** HTML-escape text and attribute values (quotes too: we always double-quote attributes). */
 export function esc(v: unknown): string {
@@ -43,11 +44,11 @@ export function chartJsSource(): string {
   return chartJsCache;
 }
 
-export const VERDICT_ICON = { pass: '✓', fail: '✗', unknown: '?', error: '⚠' } as const;
+export const VERDICT_ICON = { pass: '✓', fail: '✗', unknown: '?', error: '⚠' } as const satisfies Record<Verdict, string>;
 
 const CSS = `
 :root{--pass:#1b7f3b;--pass-bg:#e3f4e8;--fail:#b3261e;--fail-bg:#fde7e5;--error:#8a5a00;--error-bg:#fff1cc;
---unk:#555;--unk-bg:#eee;--line:#d6d9de;--muted:#5f6670;--bg:#f6f7f9;--card:#fff;--accent:#1f4e99}
+--unk:#4a5160;--unk-bg:#e6e8ee;--unk-dot:#9aa1ae;--line:#d6d9de;--muted:#5f6670;--bg:#f6f7f9;--card:#fff;--accent:#1f4e99}
 *{box-sizing:border-box}
 body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:#1d2127;background:var(--bg)}
 header.top{background:#1d2633;color:#fff;padding:14px 24px 12px}
@@ -71,6 +72,7 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:now
 .v-fail{color:var(--fail);background:var(--fail-bg)}
 .v-error{color:var(--error);background:var(--error-bg);outline:1px dashed var(--error)}
 .v-unknown{color:var(--unk);background:var(--unk-bg)}
+.v-none{color:var(--muted);background:#f0f2f5}
 .dim{display:inline-block;padding:0 6px;border-radius:4px;background:#e8edf6;color:#23406e;font-size:12px;margin-right:3px;white-space:nowrap}
 .dim.tcg{background:#ede7f6;color:#4a2c83}
 .counts{display:flex;gap:12px;flex-wrap:wrap;margin:4px 0 8px}
@@ -80,12 +82,15 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:now
 .count.pass{background:var(--pass-bg);color:var(--pass)}
 .count.fail{background:var(--fail-bg);color:var(--fail)}
 .count.error{background:var(--error-bg);color:var(--error);border:2px dashed var(--error)}
+.count.unknown{background:var(--unk-bg);color:var(--unk);border:2px dotted var(--unk)}
 .count.total{background:#f0f2f5}
 table.matrix td.cell{min-width:120px;text-align:center}
 table.matrix td.cell a{text-decoration:none;margin:0 1px}
 td.c-pass{background:var(--pass-bg)}
 td.c-fail{background:var(--fail-bg)}
 td.c-error{background:repeating-linear-gradient(45deg,var(--error-bg),var(--error-bg) 6px,#fbe3a6 6px,#fbe3a6 12px)}
+/* unknown: slate grey dots — not green (not a pass), not red (no violation), not the amber hatch (the harness did not break) */
+td.c-unknown{background:radial-gradient(circle,var(--unk-dot) 1.4px,transparent 1.6px) 0 0/7px 7px,var(--unk-bg)}
 td.c-none{background:#fafafa;color:#aaa}
 .runlink{display:inline-block;min-width:22px;padding:0 4px;border-radius:4px;font-size:12px;font-weight:600}
 details.run{border:1px solid var(--line);border-radius:6px;margin:6px 0;background:#fff}
@@ -96,6 +101,7 @@ details.run[open]>summary::before{content:"▾"}
 details.run.v-fail-run{border-left:4px solid var(--fail)}
 details.run.v-error-run{border-left:4px dashed var(--error)}
 details.run.v-pass-run{border-left:4px solid var(--pass)}
+details.run.v-unknown-run{border-left:4px dotted var(--unk)}
 details.run .body{padding:4px 14px 12px}
 details.run:target{box-shadow:0 0 0 3px #9ec1ff}
 section,details.run{scroll-margin-top:40px}
@@ -116,6 +122,7 @@ tr.unsupported td,tr.missing td{color:#888;background:#fafafa}
 .strip .s-pass{background:var(--pass)}
 .strip .s-fail{background:var(--fail)}
 .strip .s-error{background:repeating-linear-gradient(45deg,#e0a100,#e0a100 3px,#fff1cc 3px,#fff1cc 6px);outline:1px solid var(--error)}
+.strip .s-unknown{background:radial-gradient(circle,var(--unk) 1px,transparent 1.3px) 0 0/4px 4px,var(--unk-bg);outline:1px dotted var(--unk)}
 `;
 
 // Runs after Chart.js: draws every chart described in the JSON block, opens the <details>
@@ -257,7 +264,7 @@ ${scripts.map((s) => `<script>${s}</script>`).join('\n')}
 }
 
 /** `<span class="badge v-fail">✗ fail</span>` */
-export function verdictBadge(v: 'pass' | 'fail' | 'unknown' | 'error'): string {
+export function verdictBadge(v: Verdict): string {
   const text = v === 'error' ? 'error (harness)' : v === 'unknown' ? 'unknown (not judged)' : v;
   return `<span class="badge v-${v}">${VERDICT_ICON[v]} ${text}</span>`;
 }

@@ -2,10 +2,13 @@
 // and for each currently broken scenario the first failing run ("broken since") with the last
 // good run before it, which is the bisect range. Errors (harness/infra) never count as pass
 // or fail: they neither break nor heal a scenario, and have their own "erroring since".
+// Unknown runs (nothing violated, but a checker could not decide) neither break nor heal one
+// either — status is decided by pass and fail alone — but they are never a pass: they count
+// against the pass rate and have their own "not judged since".
 
 import { isUnsupported, roleOf } from '../results/conventions.js';
 import type { RunResult, Verdict } from '../results/types.js';
-import { groupLabel, groupRuns, type Group } from './model.js';
+import { groupLabel, groupRuns, passRate, type Group } from './model.js';
 import { chartCanvas, colourAt, dimTags, esc, lineChart, renderPage, verdictBadge, VERDICT_ICON, type ChartSpec } from './page.js';
 import { fmtNum, mean } from './stats.js';
 
@@ -27,7 +30,9 @@ export interface DayBucket {
   fail: number;
   unknown: number;
   error: number;
-  /** pass / (pass + fail); undefined when nothing was judged that day */
+  /** The demonstrated pass rate, pass / (pass + fail + unknown): an unknown run is not a pass,
+   *  so it counts against the rate; errors are left out (the SUT was not asked). undefined
+   *  when every run that day errored. */
   passRate?: number;
 }
 
@@ -36,14 +41,18 @@ export interface GroupTrend {
   accel: string;
   topology: string;
   status: TrendStatus;
-  /** the latest judged (non-error) run */
+  /** the latest judged run: pass or fail (error and unknown runs are not judged) */
   lastJudged?: RunRef;
-  /** first run of the trailing streak of fails (errors in between skipped) */
+  /** first run of the trailing streak of fails (error and unknown runs in between skipped) */
   brokenSince?: RunRef;
   /** the last pass before brokenSince: bisect between its revision and brokenSince's */
   lastGood?: RunRef;
   /** first run of the trailing streak of errors, if the latest run is an error */
   erroringSince?: RunRef;
+  /** first run of the trailing streak of unknown runs (errors in between skipped), if the
+   *  latest run that got past the harness was unknown: since when the scenario's question
+   *  has not been asked (e.g. its fault stopped biting) */
+  unknownSince?: RunRef;
   days: DayBucket[];
   runs: RunRef[];
   /** metric name → [{t: epoch ms of run start, mean}] */
@@ -59,7 +68,7 @@ function ref(r: RunResult): RunRef {
 
 function groupTrend(g: Group): GroupTrend {
   const runs = [...g.runs].sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.runIndex - b.runIndex);
-  const judged = runs.filter((r) => r.verdict !== 'error');
+  const judged = runs.filter((r) => r.verdict === 'pass' || r.verdict === 'fail');
   const last = judged[judged.length - 1];
   let brokenSince: RunResult | undefined, lastGood: RunResult | undefined;
   let status: TrendStatus = 'no-verdict';
@@ -78,6 +87,13 @@ function groupTrend(g: Group): GroupTrend {
     while (i >= 0 && runs[i].verdict === 'error') i--;
     erroringSince = runs[i + 1];
   }
+  let unknownSince: RunResult | undefined;
+  const completed = runs.filter((r) => r.verdict !== 'error');
+  if (completed.length && completed[completed.length - 1].verdict === 'unknown') {
+    let i = completed.length - 1;
+    while (i >= 0 && completed[i].verdict === 'unknown') i--;
+    unknownSince = completed[i + 1];
+  }
   const days = new Map<string, DayBucket>();
   for (const r of runs) {
     const day = r.startedAt.slice(0, 10);
@@ -85,7 +101,10 @@ function groupTrend(g: Group): GroupTrend {
     b[r.verdict]++;
     days.set(day, b);
   }
-  for (const b of days.values()) if (b.pass + b.fail) b.passRate = b.pass / (b.pass + b.fail);
+  for (const b of days.values()) {
+    const rate = passRate(b);
+    if (rate !== undefined) b.passRate = rate;
+  }
   const metrics: GroupTrend['metrics'] = {};
   for (const r of runs) {
     for (const [name, m] of Object.entries(r.metrics)) {
@@ -98,7 +117,7 @@ function groupTrend(g: Group): GroupTrend {
   return {
     scenario: g.scenario, accel: g.accel, topology: g.topology, status,
     lastJudged: last && ref(last), brokenSince: brokenSince && ref(brokenSince), lastGood: lastGood && ref(lastGood),
-    erroringSince: erroringSince && ref(erroringSince),
+    erroringSince: erroringSince && ref(erroringSince), unknownSince: unknownSince && ref(unknownSince),
     days: [...days.values()].sort((a, b) => a.day.localeCompare(b.day)),
     runs: runs.map(ref), metrics,
   };
@@ -112,7 +131,8 @@ const STATUS_BADGE: Record<TrendStatus, string> = {
   broken: '<span class="badge v-fail">✗ broken</span>',
   flaky: '<span class="badge v-error" style="outline:none">~ flaky</span>',
   healthy: '<span class="badge v-pass">✓ healthy</span>',
-  'no-verdict': '<span class="badge v-unknown">? no verdict yet</span>',
+  // Neutral, not the unknown grey: a scenario that only ever errored has no unknown run either.
+  'no-verdict': '<span class="badge v-none">– no verdict yet</span>',
 };
 
 function refText(r?: RunRef): string {
@@ -142,19 +162,25 @@ export function renderTrendHtml(results: readonly RunResult[], opts: TrendHtmlOp
   const charts: ChartSpec[] = [];
   const broken = sorted.filter((t) => t.status === 'broken');
   const erroring = sorted.filter((t) => t.erroringSince);
+  const undecided = sorted.filter((t) => t.unknownSince);
 
   const statusRows = sorted.map((t) => {
-    const judged = t.runs.filter((r) => r.verdict !== 'error');
-    const passes = judged.filter((r) => r.verdict === 'pass').length;
-    const errors = t.runs.length - judged.length;
-    return `<tr><td>${esc(t.scenario)}</td><td>${dimTags(t)}</td><td>${STATUS_BADGE[t.status]}</td><td>${refText(t.brokenSince)}</td><td>${refText(t.lastGood)}</td><td class="num">${judged.length ? `${fmtNum((100 * passes) / judged.length)} %` : '–'} <span class="muted small">(${passes}/${judged.length})</span></td><td class="num">${errors ? `<span class="badge v-error">${VERDICT_ICON.error} ${errors}</span>` : '0'}</td><td>${strip(t)}</td></tr>`;
+    // The demonstrated pass rate (model.passRate): unknown runs count against it, errors not at all.
+    const completed = t.runs.filter((r) => r.verdict !== 'error');
+    const passes = completed.filter((r) => r.verdict === 'pass').length;
+    const unknown = completed.filter((r) => r.verdict === 'unknown').length;
+    const errors = t.runs.length - completed.length;
+    const notJudged = t.unknownSince ? ` <span class="badge v-unknown">${VERDICT_ICON.unknown} latest not judged</span>` : '';
+    return `<tr><td>${esc(t.scenario)}</td><td>${dimTags(t)}</td><td>${STATUS_BADGE[t.status]}${notJudged}</td><td>${refText(t.brokenSince)}</td><td>${refText(t.lastGood)}</td><td class="num">${completed.length ? `${fmtNum((100 * passes) / completed.length)} %` : '–'} <span class="muted small">(${passes}/${completed.length})</span></td><td class="num">${unknown ? `<span class="badge v-unknown">${VERDICT_ICON.unknown} ${unknown}</span>` : '0'}</td><td class="num">${errors ? `<span class="badge v-error">${VERDICT_ICON.error} ${errors}</span>` : '0'}</td><td>${strip(t)}</td></tr>`;
   });
   const brokenList = broken.length
     ? `<ul>${broken.map((t) => `<li><b>${esc(t.scenario)}</b> ${dimTags(t)} broken since ${refText(t.brokenSince)}; ${t.lastGood ? `last good ${refText(t.lastGood)}` : 'never passed in these results'} — <span class="reason">${esc(t.lastJudged?.reason ?? '')}</span></li>`).join('')}</ul>`
     : '<p class="muted">No scenario is broken: every latest judged run passed.</p>';
   const errorRows = erroring.map((t) => `<tr><td>${esc(t.scenario)}</td><td>${dimTags(t)}</td><td>${refText(t.erroringSince)}</td><td class="reason">${esc(t.runs[t.runs.length - 1].reason)}</td></tr>`);
+  const latestUnknown = (t: GroupTrend) => [...t.runs].reverse().find((r) => r.verdict === 'unknown');
+  const unknownRows = undecided.map((t) => `<tr><td>${esc(t.scenario)}</td><td>${dimTags(t)}</td><td>${refText(t.unknownSince)}</td><td>${refText(t.lastJudged)}${t.lastJudged ? ` ${verdictBadge(t.lastJudged.verdict)}` : ''}</td><td class="reason">${esc(latestUnknown(t)?.reason ?? '')}</td></tr>`);
 
-  // Pass rate per day, one line per scenario group; errors per day as their own bars.
+  // Pass rate per day, one line per scenario group; errors and unknown runs per day as their own bars.
   const allDays = [...new Set(trend.flatMap((t) => t.days.map((d) => d.day)))].sort();
   charts.push({
     id: 'trend-passrate',
@@ -167,7 +193,7 @@ export function renderTrendHtml(results: readonly RunResult[], opts: TrendHtmlOp
           data: allDays.map((d) => t.days.find((b) => b.day === d)?.passRate ?? null),
         })),
       },
-      options: { plugins: { title: { display: true, text: 'Pass rate of judged runs per night (errors excluded)' }, legend: { position: 'bottom' } }, scales: { y: { min: 0, max: 1 } } },
+      options: { plugins: { title: { display: true, text: 'Pass rate per night: pass / (pass + fail + unknown); errors excluded' }, legend: { position: 'bottom' } }, scales: { y: { min: 0, max: 1 } } },
     },
     tickFormat: { y: 'percent' },
   });
@@ -184,13 +210,28 @@ export function renderTrendHtml(results: readonly RunResult[], opts: TrendHtmlOp
       options: { plugins: { title: { display: true, text: 'Harness / infra errors per night (not verdicts on the SUT)' }, legend: { position: 'bottom' } }, scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } },
     },
   });
+  charts.push({
+    id: 'trend-unknown',
+    config: {
+      type: 'bar',
+      data: {
+        labels: allDays,
+        datasets: trend.filter((t) => t.days.some((d) => d.unknown)).map((t, i) => ({
+          label: groupLabel(t), backgroundColor: colourAt(i), data: allDays.map((d) => t.days.find((b) => b.day === d)?.unknown ?? 0),
+        })),
+      },
+      options: { plugins: { title: { display: true, text: 'Unknown (not judged) runs per night: nothing violated, but no pass' }, legend: { position: 'bottom' } }, scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } },
+    },
+  });
 
   const tableDays = allDays.slice(-TABLE_NIGHTS);
   const rateCell = (b?: DayBucket) => {
     if (!b) return '<td class="cell c-none">—</td>';
-    const cls = b.passRate === undefined ? 'c-error' : b.passRate === 1 ? 'c-pass' : 'c-fail';
-    const rate = b.passRate === undefined ? 'no verdict' : `${b.pass}/${b.pass + b.fail}`;
-    return `<td class="cell ${cls}" title="${esc(`${b.day}: ${b.pass} pass, ${b.fail} fail, ${b.error} error`)}">${rate}${b.error ? ` <span class="badge v-error">${VERDICT_ICON.error}${b.error}</span>` : ''}</td>`;
+    // Coloured by the night's worst run that got past the harness: a night with unknown runs
+    // and no fail is grey, not green; a night of errors only is the amber hatch.
+    const cls = b.fail ? 'c-fail' : b.unknown ? 'c-unknown' : b.pass ? 'c-pass' : 'c-error';
+    const rate = b.passRate === undefined ? 'no verdict' : `${b.pass}/${b.pass + b.fail + b.unknown}`;
+    return `<td class="cell ${cls}" data-verdict="${cls.slice(2)}" title="${esc(`${b.day}: ${b.pass} pass, ${b.fail} fail, ${b.unknown} unknown (not judged), ${b.error} error`)}">${rate}${b.unknown ? ` <span class="badge v-unknown">${VERDICT_ICON.unknown}${b.unknown}</span>` : ''}${b.error ? ` <span class="badge v-error">${VERDICT_ICON.error}${b.error}</span>` : ''}</td>`;
   };
   const rateTable = `<table class="matrix"><thead><tr><th>scenario</th><th>accel · topology</th>${tableDays.map((d) => `<th>${esc(d)}</th>`).join('')}</tr></thead><tbody>${sorted.map((t) => `<tr><th>${esc(t.scenario)}</th><td>${dimTags(t)}</td>${tableDays.map((d) => rateCell(t.days.find((b) => b.day === d))).join('')}</tr>`).join('')}</tbody></table>`;
 
@@ -227,15 +268,16 @@ export function renderTrendHtml(results: readonly RunResult[], opts: TrendHtmlOp
   const starts = results.map((r) => r.startedAt).sort();
   const body = `
 <section id="broken"><h2>Broken now ${broken.length ? verdictBadge('fail') : ''}</h2>${brokenList}</section>
-<section id="status"><h2>Scenarios</h2><p class="hint">Status from judged runs only (errors skipped). Broken = latest judged run failed; flaky = passed now but failed within the last ${FLAKY_WINDOW} judged runs. Squares: last 30 runs, newest right (hatched = harness error).</p>
-<table><thead><tr><th>scenario</th><th>accel · topology</th><th>status</th><th>broken since</th><th>last good</th><th class="num">pass rate</th><th class="num">errors</th><th>history</th></tr></thead><tbody>${statusRows.join('')}</tbody></table></section>
+<section id="status"><h2>Scenarios</h2><p class="hint">Status from judged runs only: pass and fail (errors and unknown runs skipped). Broken = latest judged run failed; flaky = passed now but failed within the last ${FLAKY_WINDOW} judged runs; "latest not judged" = the newest run that got past the harness was unknown. Pass rate = pass / (pass + fail + unknown): an unknown run counts as not passed, errors are left out. Squares: last 30 runs, newest right (hatched amber = harness error, dotted grey = unknown).</p>
+<table><thead><tr><th>scenario</th><th>accel · topology</th><th>status</th><th>broken since</th><th>last good</th><th class="num">pass rate</th><th class="num">unknown</th><th class="num">errors</th><th>history</th></tr></thead><tbody>${statusRows.join('')}</tbody></table></section>
 <section id="errors"><h2>Automation errors ${erroring.length ? verdictBadge('error') : ''}</h2><p class="hint">Kept apart from invariant violations: these say the lab or harness broke.</p>${errorRows.length ? `<table><thead><tr><th>scenario</th><th>accel · topology</th><th>erroring since</th><th>latest error</th></tr></thead><tbody>${errorRows.join('')}</tbody></table>` : '<p class="muted">No scenario is currently erroring.</p>'}</section>
-<section id="passrate"><h2>Pass rate over time</h2><p class="hint">Passed / judged runs per night${allDays.length > TABLE_NIGHTS ? ` (last ${TABLE_NIGHTS} nights; the chart shows all)` : ''}; ⚠ counts harness errors, which are not judged.</p>${rateTable}<div class="grid2">${chartCanvas('trend-passrate', 'pass rate per night')}${chartCanvas('trend-errors', 'errors per night')}</div></section>
+<section id="unknown"><h2>Not judged ${undecided.length ? verdictBadge('unknown') : ''}</h2><p class="hint">Scenarios whose latest run that got past the harness was unknown: nothing was violated, but a checker could not decide (e.g. the fault did not bite), so the question was not asked. Not a pass, not a failure, not a harness error.</p>${unknownRows.length ? `<table><thead><tr><th>scenario</th><th>accel · topology</th><th>not judged since</th><th>last judged</th><th>latest reason</th></tr></thead><tbody>${unknownRows.join('')}</tbody></table>` : '<p class="muted">No scenario is currently unjudged.</p>'}</section>
+<section id="passrate"><h2>Pass rate over time</h2><p class="hint">Passed / (pass + fail + unknown) runs per night${allDays.length > TABLE_NIGHTS ? ` (last ${TABLE_NIGHTS} nights; the chart shows all)` : ''}; ? counts unknown runs (in the denominator: not a pass), ⚠ counts harness errors (left out).</p>${rateTable}<div class="grid2">${chartCanvas('trend-passrate', 'pass rate per night')}${chartCanvas('trend-errors', 'errors per night')}${chartCanvas('trend-unknown', 'unknown runs per night')}</div></section>
 <section id="metrics"><h2>Metric trends</h2>${metricBlocks.length ? `<div class="grid2">${metricBlocks.join('')}</div>${moreMetrics}` : '<p class="muted">No metrics.</p>'}</section>`;
   return renderPage({
     title: opts.title ?? 'Nightly trend',
     subtitle: `${results.length} run(s) of ${new Set(results.map((r) => r.scenario.name)).size} scenario(s)${starts.length ? ` · ${starts[0]} → ${starts[starts.length - 1]}` : ''} · generated ${(opts.generatedAt ?? new Date()).toISOString()}`,
-    nav: [['#broken', 'Broken now'], ['#status', 'Scenarios'], ['#errors', 'Automation errors'], ['#passrate', 'Pass rate'], ['#metrics', 'Metric trends']].map(([href, label]) => ({ href, label })),
+    nav: [['#broken', 'Broken now'], ['#status', 'Scenarios'], ['#errors', 'Automation errors'], ['#unknown', 'Not judged'], ['#passrate', 'Pass rate'], ['#metrics', 'Metric trends']].map(([href, label]) => ({ href, label })),
     body,
     charts,
   });

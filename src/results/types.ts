@@ -88,7 +88,8 @@ export interface RunResult {
   finishedAt: string;
   durationMs: number;
   verdict: Verdict;
-  /** One line: why this verdict (the first failed check, or the error). */
+  /** One line: why this verdict (the first failed check, the error, or the first check that
+   *  could not decide). */
   reason: string;
   checks: CheckResult[];
   metrics: Metrics;

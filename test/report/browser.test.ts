@@ -54,6 +54,27 @@ describe('reports in headless Chromium (file://)', function () {
     assert.equal(await page.locator('table.matrix td.cell').count(), groups * kinds.size);
     assert.equal(await page.locator('table.matrix td.cell a.runlink').count(), runs.reduce((s, r) => s + faultKinds(r).length, 0));
     assert.equal(await page.locator('table.matrix td.c-error').count() > 0, true, 'error cells are styled apart');
+
+    // Unknown: its own tile, and matrix cells that look like none of pass, fail, error or empty.
+    const tile = page.locator('.counts .count.unknown');
+    assert.ok(await tile.isVisible());
+    const unknownRuns = runs.filter((r) => r.verdict === 'unknown').length;
+    assert.ok(unknownRuns > 0);
+    assert.match(await tile.innerText(), new RegExp(`^\\? ${unknownRuns}\\s+unknown — not judged`));
+    const unknownCell = page.locator('table.matrix td.c-unknown');
+    assert.ok(await unknownCell.count() > 0);
+    assert.ok(await unknownCell.first().isVisible());
+    assert.equal(await unknownCell.first().locator('a.runlink.v-unknown').innerText(), '?2');
+    const look = (sel: string) => page.locator(sel).first().evaluate((el) => {
+      const cs = getComputedStyle(el);
+      return `${cs.backgroundColor} ${cs.backgroundImage}`;
+    });
+    const looks = new Map<string, string>();
+    for (const v of ['pass', 'fail', 'error', 'unknown', 'none']) looks.set(v, await look(`table.matrix td.c-${v}`));
+    assert.equal(new Set(looks.values()).size, 5, [...looks].map(([k, v]) => `${k}: ${v}`).join('\n'));
+    assert.match(looks.get('unknown')!, /radial-gradient/, 'dotted');
+    assert.notEqual(await page.locator('.count.unknown').evaluate((el) => getComputedStyle(el).borderTopStyle), 'none');
+    await unknownCell.first().screenshot({ path: path.join(shots, 'matrix-unknown-cell.png') });
     const headers = await page.locator('table.matrix thead th').allInnerTexts();
     assert.ok(headers.includes('power-cut') && headers.includes(NO_FAULT) && headers.includes('<b>evil-kind</b>'), headers.join('|'));
 
@@ -93,6 +114,9 @@ describe('reports in headless Chromium (file://)', function () {
     await page.locator('button[data-filter="error"]').click();
     const visible = await page.locator('details.run:visible').evaluateAll((ds) => ds.map((d) => d.getAttribute('data-verdict')));
     assert.ok(visible.length > 0 && visible.every((v) => v === 'error'), visible.join(','));
+    await page.locator('button[data-filter="unknown"]').click();
+    const unknownVisible = await page.locator('details.run:visible').evaluateAll((ds) => ds.map((d) => [d.getAttribute('data-verdict'), (d as HTMLDetailsElement).open]));
+    assert.deepEqual(unknownVisible, Array.from({ length: unknownRuns }, () => ['unknown', true]), 'unknown runs only, opened');
 
     const shot = path.join(shots, 'report.png');
     await page.locator('button[data-filter="all"]').click();
@@ -116,6 +140,12 @@ describe('reports in headless Chromium (file://)', function () {
     assert.equal(broken.length, 2);
     assert.ok(broken.some((b) => b.startsWith('pmem-ha/power-cut') && b.includes('broken since 2025-11-22T02:03:00.000Z')), broken.join('\n'));
     assert.ok(broken.some((b) => b.startsWith(XSS_NAME)), 'the <script> scenario is listed as text');
+    const unknownRows = await o.page.locator('#unknown tbody tr').allInnerTexts();
+    assert.equal(unknownRows.length, 1, unknownRows.join('\n'));
+    assert.ok(unknownRows[0].startsWith('pmem-ha/cut-mid-save') && unknownRows[0].includes('2025-11-21T02:37:00.000Z'), unknownRows[0]);
+    assert.ok(ink.some((c) => c.id === 'trend-unknown'), 'the unknown-per-night chart is drawn');
+    assert.ok(await o.page.locator('#passrate td.c-unknown').count() >= 4);
+    assert.ok(await o.page.locator('#status .strip .s-unknown').first().isVisible());
     await o.page.screenshot({ path: path.join(shots, 'trend.png'), fullPage: true });
     await o.page.close();
   });

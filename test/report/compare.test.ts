@@ -128,6 +128,28 @@ describe('A/B compare', () => {
       assert.equal(c.anyRegression, true);
       assert.match(formatComparisonText(c), /regression: s violates invariants on B/);
     });
+    it('keeps unknown runs\' metrics, leaves errored ones out, and shows unknown in the side summaries', () => {
+      const A = side('s', { m: { unit: 'ms', values: [10, 11, 12, 13, 14, 15, 16, 17, 18] } }, 3);
+      const B = side('s', { m: { unit: 'ms', values: [10, 11, 12, 13, 14, 15, 16, 17, 18] } }, 3);
+      B[1].verdict = 'unknown';
+      B[2].verdict = 'error';
+      const c = compareRuns(A, B);
+      assert.deepEqual([c.a.counts, c.b.counts], [{ pass: 3, fail: 0, unknown: 0, error: 0 }, { pass: 1, fail: 0, unknown: 1, error: 1 }]);
+      assert.equal(c.rows[0].nA, 9);
+      assert.equal(c.rows[0].nB, 6, 'the unknown run\'s samples are in, the errored run\'s are not');
+      assert.equal(c.rows[0].meanB, 12.5);
+      assert.ok(c.warnings.some((w) => /unknown \(not judged\) runs kept in the samples.*\(A: 0, B: 1\)/.test(w)), c.warnings.join('\n'));
+      assert.deepEqual(c.newUnknown, ['s']);
+      assert.equal(c.anyRegression, false, 'nothing was violated: not a regression');
+      const text = formatComparisonText(c);
+      assert.match(text, /^B: 3 run\(s\), 1 pass \/ 0 fail \/ 1 unknown \(not judged\) \/ 1 error;/m);
+      assert.match(text, /not judged: s has unknown runs on B, none on A/);
+      assert.match(text, /RESULT: no regression \(1 scenario\(s\) newly not judged on B\)/);
+      const html = renderComparisonSection(c).html;
+      assert.match(html, /1 pass \/ 0 fail \/ 1 unknown \(not judged\) \/ 1 error/);
+      assert.match(html, /<span class="badge v-unknown">\? unknown \(not judged\)<\/span> <b>s<\/b> has unknown runs on B/);
+      assert.deepEqual(compareRuns(B, A).newUnknown, [], 'unknown on A only is not news about B');
+    });
     it('renders an aligned text table and an escaped HTML section', () => {
       const A = side('<i>s</i>', { rto_ms: { unit: 'ms', values: normal(r, 1000, 50, 12) } });
       const B = side('<i>s</i>', { rto_ms: { unit: 'ms', values: normal(r, 1400, 50, 12) } });

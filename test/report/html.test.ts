@@ -3,8 +3,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { reportCommand, writeRunReport } from '../../src/report/commands.js';
 import { renderHtmlReport } from '../../src/report/html.js';
-import { runAnchor } from '../../src/report/model.js';
-import { NIGHT0, XSS_NAME, fourNights, makeRun, nightAt, storeRuns, suiteRuns, tmpDir } from './fixtures.js';
+import { countVerdicts, passRate, runAnchor, worst } from '../../src/report/model.js';
+import { NIGHT0, UNKNOWN_MESSAGE, XSS_NAME, fourNights, makeRun, nightAt, storeRuns, suiteRuns, tmpDir } from './fixtures.js';
 
 describe('HTML report (markup)', () => {
   const runs = suiteRuns(NIGHT0);
@@ -34,6 +34,81 @@ describe('HTML report (markup)', () => {
     assert.match(html, new RegExp(`count error"><div class="n">⚠ ${errors}</div>`));
     assert.match(html, new RegExp(`Invariant violations \\(${fails}\\)`));
     assert.match(html, new RegExp(`Harness / infrastructure errors \\(${errors}\\)`));
+  });
+
+  it('gives unknown its own tile, counts it in the total and never as a pass', () => {
+    const c = countVerdicts(runs);
+    assert.ok(c.unknown > 0 && c.pass > 0 && c.fail > 0 && c.error > 0, JSON.stringify(c));
+    assert.match(html, new RegExp(`count total"><div class="n">${runs.length}</div>`));
+    assert.match(html, new RegExp(`count unknown"><div class="n">\\? ${c.unknown}</div><div class="l">unknown — not judged;`));
+    assert.match(html, new RegExp(`count pass"><div class="n">✓ ${c.pass}</div>`), 'the pass tile holds passes only');
+    // The demonstrated pass rate: pass / (pass + fail + unknown), errors left out.
+    const completed = c.pass + c.fail + c.unknown;
+    const line = /<p class="muted pass-rate">([^<]+)<\/p>/.exec(html)![1];
+    assert.ok(line.startsWith(`${Number(((100 * c.pass) / completed).toPrecision(4))} % passed (${c.pass} of ${completed}: pass / (pass + fail + unknown))`), line);
+    assert.match(line, /unknown run counts as not passed/);
+    assert.equal(passRate({ pass: 3, fail: 0, unknown: 1, error: 5 }), 0.75);
+    assert.equal(passRate({ pass: 0, fail: 0, unknown: 0, error: 2 }), undefined);
+  });
+
+  it('orders the worst verdict fail > error > unknown > pass', () => {
+    const c = (pass: number, fail: number, unknown: number, error: number) => ({ pass, fail, unknown, error });
+    assert.equal(worst(c(1, 1, 1, 1)), 'fail');
+    assert.equal(worst(c(1, 0, 1, 1)), 'error');
+    assert.equal(worst(c(5, 0, 1, 0)), 'unknown', 'one undecided run keeps a cell from being green');
+    assert.equal(worst(c(5, 0, 0, 0)), 'pass');
+    assert.equal(worst(c(0, 0, 0, 0)), undefined);
+  });
+
+  it('colours a matrix cell with an unknown run apart from pass, fail and error', () => {
+    const matrix = html.slice(html.indexOf('<table class="matrix"'));
+    const row = matrix.split('<tr>').find((tr) => tr.includes('<th>pmem-ha/cut-mid-save</th>'))!;
+    const cell = /<td class="cell c-unknown" data-verdict="unknown">(.*?)<\/td>/.exec(row)!;
+    assert.ok(cell, row);
+    assert.match(cell[1], /<span class="badge v-pass">✓ 1<\/span> <span class="badge v-unknown">\? 1<\/span>/);
+    const unknownRun = runs.find((r) => r.verdict === 'unknown')!;
+    assert.match(cell[1], new RegExp(`<a class="runlink v-unknown" href="#${runAnchor(unknownRun)}" title="run 2/2: unknown — [^"]+">\\?2</a>`));
+    // The style sheet gives each its own look.
+    for (const v of ['pass', 'fail', 'error', 'unknown']) assert.match(html, new RegExp(`td\\.c-${v}\\{background:`), v);
+    assert.match(html, /dotted grey \? = not judged \(unknown\)/, 'the legend says what grey dots mean');
+  });
+
+  it('lists unknown runs with their reason apart from fails and errors, and opens their details', () => {
+    const attention = html.slice(html.indexOf('id="attention"'), html.indexOf('id="matrix"'));
+    const unknownRuns = runs.filter((r) => r.verdict === 'unknown');
+    assert.match(attention, new RegExp(`Not judged \\(${unknownRuns.length}\\)`));
+    const [fails, errors, unknown] = ['Invariant violations', 'Harness / infrastructure errors', 'Not judged'].map((h, i, all) => {
+      const from = attention.indexOf(h);
+      return attention.slice(from, i + 1 < all.length ? attention.indexOf(all[i + 1]) : undefined);
+    });
+    assert.ok(unknown.includes(`>pmem-ha/cut-mid-save #2<`));
+    assert.ok(unknown.includes(UNKNOWN_MESSAGE), 'the reason is shown');
+    assert.ok(unknown.includes('not judged since'));
+    assert.ok(!fails.includes('cut-mid-save') && !errors.includes('cut-mid-save'), 'not mixed into fails or errors');
+    assert.ok(!unknown.includes('podvm store outage') && !unknown.includes('pmem-ha/power-cut #'), 'no error or fail in the unknown list');
+    const r = unknownRuns[0];
+    const details = new RegExp(`<details class="run v-unknown-run" id="${runAnchor(r)}" data-verdict="unknown" open>\\s*<summary><span class="badge v-unknown">\\? unknown \\(not judged\\)</span>`);
+    assert.match(html, details);
+    assert.match(html, /This run is not counted as a pass\./);
+    assert.match(html, /<button data-filter="unknown">unknown only<\/button>/);
+    assert.match(html, /<a href="#attention">Needs attention \(1 ✗ \/ 2 ⚠ \/ 1 \?\)<\/a>/);
+  });
+
+  it('says since when a scenario is not judged, from the history', () => {
+    const all = fourNights();
+    const page = renderHtmlReport(all.filter((r) => r.startedAt.startsWith('2025-11-23')), { history: all });
+    const attention = page.slice(page.indexOf('id="attention"'), page.indexOf('id="matrix"'));
+    const unknown = attention.slice(attention.indexOf('Not judged ('));
+    const rows = unknown.split('<tr>').filter((tr) => tr.includes('>pmem-ha/cut-mid-save #'));
+    assert.equal(rows.length, 2);
+    // Night 1 run 2 was the first of the streak of unknown runs that lasts to the end.
+    for (const row of rows) assert.match(row, new RegExp(`<td>${new Date(nightAt(1).getTime() + 37 * 60_000).toISOString()} <code>a1b2c3d</code></td>`));
+  });
+
+  it('titles a single unknown run as unknown', () => {
+    const one = renderHtmlReport([runs.find((r) => r.verdict === 'unknown')!]);
+    assert.match(one, /<title>pmem-ha\/cut-mid-save — run 2\/2: unknown<\/title>/);
+    assert.match(one, /0 % passed \(0 of 1/);
   });
 
   it('links every matrix run to its details and tags runs with accel and topology', () => {

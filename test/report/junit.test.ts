@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { renderJunit } from '../../src/report/junit.js';
-import { NIGHT0, XSS_NAME, makeRun, suiteRuns } from './fixtures.js';
+import { NIGHT0, UNKNOWN_MESSAGE, XSS_NAME, makeRun, suiteRuns } from './fixtures.js';
 
 type Node = Record<string, unknown>;
 const list = (v: unknown): Node[] => (v === undefined ? [] : Array.isArray(v) ? (v as Node[]) : [v as Node]);
@@ -30,6 +30,7 @@ describe('JUnit XML', () => {
     assert.equal(root['@tests'], String(runs.length));
     assert.equal(root['@failures'], String(runs.filter((r) => r.verdict === 'fail').length));
     assert.equal(root['@errors'], String(runs.filter((r) => r.verdict === 'error').length));
+    assert.equal(root['@skipped'], String(runs.filter((r) => r.verdict === 'unknown').length));
     for (const s of suites) {
       const mine = runs.filter((r) => r.scenario.name === s['@name']);
       const cases = list(s.testcase);
@@ -39,6 +40,8 @@ describe('JUnit XML', () => {
       assert.equal(cases.filter((c) => c.error).length, mine.filter((r) => r.verdict === 'error').length);
       assert.equal(Number(s['@failures']), mine.filter((r) => r.verdict === 'fail').length);
       assert.equal(Number(s['@errors']), mine.filter((r) => r.verdict === 'error').length);
+      assert.equal(cases.filter((c) => c.skipped !== undefined).length, mine.filter((r) => r.verdict === 'unknown').length);
+      assert.equal(Number(s['@skipped']), mine.filter((r) => r.verdict === 'unknown').length);
     }
   });
 
@@ -53,6 +56,23 @@ describe('JUnit XML', () => {
     assert.equal(fail['@type'], 'invariant-violated');
     assert.equal(fail['@message'], '<img src=x onerror=alert(2)> check failed');
     assert.match(String(fail['#']), /<svg onload=alert\(4\)>: guest said <\/script>/);
+  });
+
+  it('makes an unknown run a skipped testcase ("not judged"), never a bare pass', () => {
+    const suites = list((doc.testsuites as Node).testsuite);
+    const save = suites.find((s) => s['@name'] === 'pmem-ha/cut-mid-save')!;
+    const [passed, unknown] = list(save.testcase);
+    assert.deepEqual(Object.keys(passed).filter((k) => !k.startsWith('@')), ['system-out'], 'the pass has no outcome child');
+    assert.equal(unknown.failure, undefined);
+    assert.equal(unknown.error, undefined);
+    const skipped = unknown.skipped as Node;
+    assert.equal(skipped['@message'], `not judged: 1 check(s) could not decide: torn-save-recovered: ${UNKNOWN_MESSAGE}`);
+    assert.match(String(skipped['#']), /\[unknown\] torn-save-recovered: the power cut landed after the save/);
+    assert.match(String(skipped['#']), /"saveFinishedAt": 3870/, 'the evidence of the undecided check');
+    // tests − failures − errors − skipped = passes: a reader deriving passes does not count it.
+    const root = doc.testsuites as Node;
+    const passes = Number(root['@tests']) - Number(root['@failures']) - Number(root['@errors']) - Number(root['@skipped']);
+    assert.equal(passes, runs.filter((r) => r.verdict === 'pass').length);
   });
 
   it('escapes markup and replaces characters XML cannot carry', () => {

@@ -57,6 +57,23 @@ describe('progress reporter', () => {
     assert.match(chunks[after - 1], /⚠ slow boot {2}run 1\/1 {2}error in 00:00 — agent timeout\n$/);
   });
 
+  it('ends an unknown run with its own icon and word, never as a pass', () => {
+    const { chunks, stream } = sink(true, 200);
+    now = 0;
+    const p = new Progress({ stream, now: clock, tickMs: 0 });
+    p.start('pmem-ha/cut-mid-save', 2, 2);
+    now = 9_000;
+    p.done('unknown', 'torn-save-recovered: the fault did not bite');
+    assert.equal(chunks[chunks.length - 1], '\r\x1b[2K? pmem-ha/cut-mid-save  run 2/2  unknown in 00:09 — torn-save-recovered: the fault did not bite\n');
+    const { chunks: plain, stream: s2 } = sink(false);
+    now = Date.parse('2025-11-27T10:00:00Z');
+    const q = new Progress({ stream: s2, now: clock });
+    q.start('s', 1, 1);
+    q.done('unknown', 'could not decide');
+    assert.equal(plain[1], '2025-11-27T10:00:00.000Z s  run 1/1 done unknown in 00:00 — could not decide\n');
+    assert.ok(!plain.join('').includes('pass'));
+  });
+
   it('cuts long lines to the terminal width and redacts secrets', () => {
     registerSecret('hunter2-s3-secret');
     const { chunks, stream } = sink(true, 40);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { computeTrend, renderTrendHtml } from '../../src/report/trend.js';
-import { XSS_NAME, fourNights, nightAt } from './fixtures.js';
+import type { Verdict } from '../../src/results/types.js';
+import { NIGHT0, UNKNOWN_MESSAGE, XSS_NAME, fourNights, makeRun, nightAt } from './fixtures.js';
 
 describe('nightly trend', () => {
   const runs = fourNights();
@@ -29,12 +30,77 @@ describe('nightly trend', () => {
     assert.equal(xss.lastGood, undefined, 'never passed');
   });
 
-  it('computes pass rate per night from judged runs only', () => {
+  it('computes pass rate per night with errors left out', () => {
     const pmem = find('pmem-ha/power-cut');
     assert.deepEqual(pmem.days.map((d) => [d.day, d.pass, d.fail, d.error, d.passRate]), [
       ['2025-11-20', 3, 0, 1, 1], ['2025-11-21', 3, 0, 1, 1], ['2025-11-22', 0, 4, 0, 0], ['2025-11-23', 0, 4, 0, 0],
     ]);
     assert.equal(find('podvm store outage').days[0].passRate, undefined);
+  });
+
+  it('counts unknown runs per night and against the pass rate: pass / (pass + fail + unknown)', () => {
+    const save = find('pmem-ha/cut-mid-save');
+    assert.deepEqual(save.days.map((d) => [d.day, d.pass, d.fail, d.unknown, d.error, d.passRate]), [
+      ['2025-11-20', 1, 0, 1, 0, 0.5], ['2025-11-21', 1, 0, 1, 0, 0.5], ['2025-11-22', 0, 0, 2, 0, 0], ['2025-11-23', 0, 0, 2, 0, 0],
+    ]);
+    assert.ok(find('pmem-ha/power-cut').days.every((d) => d.unknown === 0));
+  });
+
+  it('lets unknown runs neither break nor heal a scenario, and says since when it is not judged', () => {
+    const save = find('pmem-ha/cut-mid-save');
+    assert.equal(save.status, 'healthy', 'the latest judged run passed; nothing was violated since');
+    assert.equal(save.lastJudged!.verdict, 'pass');
+    assert.equal(save.lastJudged!.startedAt, new Date(nightAt(1).getTime() + 36 * 60_000).toISOString());
+    assert.equal(save.unknownSince!.startedAt, new Date(nightAt(1).getTime() + 37 * 60_000).toISOString());
+    assert.equal(save.unknownSince!.runIndex, 2);
+    assert.equal(save.brokenSince, undefined);
+    assert.equal(find('pmem-ha/power-cut').unknownSince, undefined);
+
+    // Hand-made sequences of one scenario, a minute apart.
+    const seq = (...vs: Verdict[]) => computeTrend(vs.map((verdict, i) => makeRun({ scenario: 's', runIndex: i + 1, runs: vs.length, verdict, startedAt: new Date(NIGHT0.getTime() + i * 60_000) })))[0];
+    const at = (i: number) => new Date(NIGHT0.getTime() + i * 60_000).toISOString();
+    const failThenUnknown = seq('pass', 'fail', 'unknown');
+    assert.equal(failThenUnknown.status, 'broken', 'an unknown run does not heal a broken scenario');
+    assert.equal(failThenUnknown.brokenSince!.startedAt, at(1));
+    assert.equal(failThenUnknown.unknownSince!.startedAt, at(2));
+    const broken = seq('pass', 'fail', 'unknown', 'fail');
+    assert.equal(broken.brokenSince!.startedAt, at(1), 'unknown runs inside a streak of fails are skipped');
+    assert.equal(broken.lastGood!.startedAt, at(0));
+    assert.equal(broken.unknownSince, undefined, 'the latest run was judged');
+    const withError = seq('pass', 'unknown', 'error', 'unknown', 'error');
+    assert.equal(withError.unknownSince!.startedAt, at(1), 'errors in between neither end nor start the streak');
+    assert.equal(withError.erroringSince!.startedAt, at(4));
+    assert.equal(withError.status, 'healthy');
+    const never = seq('unknown', 'unknown');
+    assert.equal(never.status, 'no-verdict');
+    assert.equal(never.lastJudged, undefined);
+    assert.deepEqual(never.days.map((d) => d.passRate), [0]);
+  });
+
+  it('shows unknown apart on the trend page: own section, column, cells and chart', () => {
+    const html = renderTrendHtml(runs, { generatedAt: nightAt(4) });
+    const unknown = html.slice(html.indexOf('id="unknown"'), html.indexOf('id="passrate"'));
+    assert.match(unknown, /<h2>Not judged <span class="badge v-unknown">/);
+    const row = unknown.split('<tr>').find((tr) => tr.includes('pmem-ha/cut-mid-save'))!;
+    assert.match(row, new RegExp(`<td>${new Date(nightAt(1).getTime() + 37 * 60_000).toISOString()} <span class="muted">run 2</span>`));
+    assert.ok(row.includes(UNKNOWN_MESSAGE));
+    assert.doesNotMatch(unknown, /podvm store outage|pmem-ha\/power-cut/, 'errors and fails are not listed as unknown');
+    for (const other of ['broken', 'errors']) {
+      const sec = html.slice(html.indexOf(`id="${other}"`), html.indexOf('</section>', html.indexOf(`id="${other}"`)));
+      assert.doesNotMatch(sec, /cut-mid-save/, `not in #${other}`);
+    }
+    const status = html.slice(html.indexOf('id="status"'), html.indexOf('id="errors"'));
+    const srow = status.split('<tr>').find((tr) => tr.includes('pmem-ha/cut-mid-save'))!;
+    assert.match(srow, /✓ healthy<\/span> <span class="badge v-unknown">\? latest not judged<\/span>/);
+    assert.match(srow, /<td class="num">25 % <span class="muted small">\(2\/8\)<\/span><\/td><td class="num"><span class="badge v-unknown">\? 6<\/span><\/td><td class="num">0<\/td>/);
+    assert.equal((srow.match(/class="s-unknown"/g) ?? []).length, 6);
+    const rates = html.slice(html.indexOf('id="passrate"'), html.indexOf('id="metrics"'));
+    const rrow = rates.split('<tr>').find((tr) => tr.includes('pmem-ha/cut-mid-save'))!;
+    assert.match(rrow, /<td class="cell c-unknown" data-verdict="unknown" title="2025-11-20: 1 pass, 0 fail, 1 unknown \(not judged\), 0 error">1\/2 <span class="badge v-unknown">\?1<\/span><\/td>/);
+    assert.match(rrow, /title="2025-11-23: 0 pass, 0 fail, 2 unknown \(not judged\), 0 error">0\/2 /);
+    assert.ok(!rrow.includes('c-pass'), 'a night with unknown runs is never green');
+    assert.match(html, /<canvas id="trend-unknown"/);
+    assert.match(html, /Pass rate per night: pass \/ \(pass \+ fail \+ unknown\); errors excluded/);
   });
 
   it('keeps tcg and kvm apart', () => {
@@ -58,7 +124,7 @@ describe('nightly trend', () => {
     const broken = html.slice(html.indexOf('id="broken"'), html.indexOf('id="status"'));
     assert.match(broken, /pmem-ha\/power-cut/);
     assert.doesNotMatch(broken, /podvm store outage/, 'an erroring scenario is not "broken"');
-    const errors = html.slice(html.indexOf('id="errors"'), html.indexOf('id="passrate"'));
+    const errors = html.slice(html.indexOf('id="errors"'), html.indexOf('id="unknown"'));
     assert.match(errors, /podvm store outage/);
     assert.match(errors, /testcontainers could not start minio/);
     assert.ok(!html.includes(XSS_NAME), 'raw script tag from a scenario name');

@@ -112,6 +112,19 @@ describe('results store', () => {
     });
   });
 
+  it('loads all four verdicts and reports any other as a problem', async () => {
+    const root = await tmpDir('verdicts');
+    const vs = ['pass', 'fail', 'unknown', 'error'] as const;
+    await storeRuns(root, vs.map((verdict, i) => makeRun({ scenario: `v-${verdict}`, runIndex: 1, runs: 1, verdict, startedAt: new Date(NIGHT0.getTime() + i * 60_000) })));
+    const odd = path.join(root, 'odd', 'z-run1');
+    await fs.mkdir(odd, { recursive: true });
+    await fs.writeFile(path.join(odd, 'results.json'), JSON.stringify({ ...makeRun({ scenario: 'odd', runIndex: 1, runs: 1, verdict: 'pass', startedAt: NIGHT0 }), verdict: 'inconclusive' }));
+    const { runs, problems } = await loadRunResultsWithProblems([root]);
+    assert.deepEqual(runs.map((l) => l.result.verdict).sort(), [...vs].sort());
+    assert.equal(problems.length, 1);
+    assert.match(problems[0].error, /bad verdict inconclusive/);
+  });
+
   it('round-trips a stored run unchanged (apart from redaction)', async () => {
     const root = await tmpDir('rt');
     const run = suiteRuns(NIGHT0)[0];
