@@ -1,6 +1,7 @@
 // `ftharness` command line. Exit codes everywhere: 0 pass/ok, 1 fail (an invariant was
 // violated), 2 error (bad input or infrastructure).
 import '../src/util/warnings.js';
+import { holdSecretsFromEnv } from '../src/util/held-secrets.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { buildImage } from '../src/image/build.js';
 import { closeAllLabs } from '../src/lab/lab.js';
@@ -32,6 +33,8 @@ function positiveInt(name: string) {
 }
 
 const err = (l: string) => process.stderr.write(`${l}\n`);
+// Before anything starts a child process: credentials leave the environment children inherit.
+holdSecretsFromEnv();
 // A caller that went away takes our stdout/stderr pipes with it: writing must not crash the
 // clean-up that follows.
 for (const s of [process.stdout, process.stderr]) s.on('error', () => undefined);
@@ -102,7 +105,7 @@ async function runCommand(files: string[], o: RunFlags): Promise<number> {
       })),
     }, null, 2) + '\n');
   } else {
-    for (const { result: r, dir } of outcomes) process.stdout.write(`${r.verdict.toUpperCase().padEnd(5)} ${r.scenario.name} run ${r.runIndex}/${r.runs} seed ${r.seed}: ${r.reason}\n      ${dir}\n`);
+    for (const { result: r, dir } of outcomes) process.stdout.write(`${r.verdict.toUpperCase().padEnd(7)} ${r.scenario.name} run ${r.runIndex}/${r.runs} seed ${r.seed}: ${r.reason}\n      ${dir}\n`);
     if (reportPath) process.stdout.write(`report: ${resolve(reportPath)}\n`);
   }
   if (life.cause()) {

@@ -10,7 +10,7 @@ import { execa } from 'execa';
 import { openBenchLab } from './lab.js';
 import { controlDir, GUEST_MOUNTS } from '../../src/runner/plan.js';
 import { FAST_BOOT_ARGS } from '../../src/image/kernel-args.js';
-import { openRunStore } from '../../src/runner/store.js';
+import { handCredentials, openRunStore } from '../../src/runner/store.js';
 import { patternBytes } from '../../src/runner/patterns.js';
 import { closeHypervisor } from '../../src/vm/libvirt.js';
 import { projectRoot } from '../../src/util/paths.js';
@@ -46,17 +46,17 @@ try {
     consoleLog: join(lab.workDir, 'console.log'),
   });
   await vm.boot();
-  const env = { FTH_S3_ACCESS_KEY_ID: store.conn.accessKeyId, FTH_S3_SECRET_ACCESS_KEY: store.conn.secretAccessKey, FTH_S3_REGION: store.conn.region };
+  const env = await handCredentials(ctl, GUEST_MOUNTS.fthctl, store.conn);
   const fill = async (name: string, bytes: number) => {
-    await vm.agent.sh(`dd if=/dev/zero of=/dev/pmem0 bs=1M count=${sizeMiB} oflag=direct conv=fsync 2>/dev/null`);
+    await vm.agent.sh(`dd if=/dev/zero of=/dev/nvdimm0 bs=1M count=${sizeMiB} oflag=direct conv=fsync 2>/dev/null`);
     if (!bytes) return;
     await writeFile(join(lab.shareDir, `${name}.bin`), patternBytes(1, name, bytes));
-    await vm.agent.sh(`dd if=${GUEST_MOUNTS.fthrun}/${name}.bin of=/dev/pmem0 bs=1M oflag=direct conv=notrunc,fsync 2>/dev/null`);
+    await vm.agent.sh(`dd if=${GUEST_MOUNTS.fthrun}/${name}.bin of=/dev/nvdimm0 bs=1M oflag=direct conv=notrunc,fsync 2>/dev/null`);
   };
   const status = async () => JSON.parse(await readFile(join(ctl, 'status.json'), 'utf8').catch(() => '{}'));
 
   // The agent, started once; each save is an AC-loss notice with a long hold-up, then AC back.
-  await vm.agent.spawn(`node /opt/ftharness/dist/src/pmem-ha/agent.js primary --dev /dev/pmem0 --endpoint ${store.guestEndpoint} --bucket ${store.bucket} --prefix bench --control-dir /run/fthctl --chunk-size ${values.chunk}`, '/run/fthctl/agent.log', env);
+  await vm.agent.spawn(`node /opt/ftharness/dist/src/pmem-ha/agent.js primary --dev /dev/nvdimm0 --endpoint ${store.guestEndpoint} --bucket ${store.bucket} --prefix bench --control-dir /run/fthctl --chunk-size ${values.chunk}`, '/run/fthctl/agent.log', env);
   for (let i = 0; i < 1200 && (await status()).phase !== 'ready'; i++) await sleep(100);
   let saves = 0;
   const agentSave = async () => {
@@ -70,7 +70,7 @@ try {
     return { ms: st.save.manifestCommittedAt - st.save.saveStartAt, uploaded: st.save.bytesUploaded, skipped: st.save.bytesSkipped };
   };
   const plainPut = async () => {
-    const out = await vm.agent.sh(`node /opt/ftharness/dist/src/pmem-ha/plain-upload.js --dev /dev/pmem0 --endpoint ${store.guestEndpoint} --bucket ${store.bucket} --key plain/${Date.now()}`, { env, timeoutMs: 600_000 });
+    const out = await vm.agent.sh(`node /opt/ftharness/dist/src/pmem-ha/plain-upload.js --dev /dev/nvdimm0 --endpoint ${store.guestEndpoint} --bucket ${store.bucket} --key plain/${Date.now()}`, { env, timeoutMs: 600_000 });
     return JSON.parse(out.trim().split('\n').at(-1)!) as { bytes: number; totalMs: number };
   };
 

@@ -1,50 +1,93 @@
 // Ground truth on the host: what the NVDIMM's backing file holds. The guest is not asked.
 import { open } from 'node:fs/promises';
 import type { CheckResult } from '../results/types.js';
-import { firstDifference, sha256 } from '../runner/patterns.js';
 
+/** One pattern write the harness made, in the order it made them. */
 export interface ExpectedRegion { name: string; offset: number; bytes: Buffer }
 
+/** Reads `length` bytes at `offset`; fewer at the end of the content. */
+export type ByteReader = (offset: number, length: number) => Promise<Buffer>;
+
 const CHUNK = 8 * 2 ** 20;
-const ZERO = Buffer.alloc(CHUNK);
+
+/** The bytes a correct device holds in [off, off+len): zeros, with every write laid over in
+ *  order (a later write wins where two overlap), and which write owns each byte (-1: none). */
+function expectedChunk(off: number, len: number, writes: ExpectedRegion[]): { bytes: Buffer; owner: Int16Array } {
+  const bytes = Buffer.alloc(len);
+  const owner = new Int16Array(len).fill(-1);
+  writes.forEach((w, i) => {
+    const a = Math.max(off, w.offset);
+    const b = Math.min(off + len, w.offset + w.bytes.length);
+    if (a >= b) return;
+    w.bytes.copy(bytes, a - off, a - w.offset, b - w.offset);
+    owner.fill(i, a - off, b - off);
+  });
+  return { bytes, owner };
+}
 
 /**
- * Every expected region must be in the file byte for byte, and (when `restZero`) every other
- * byte must be zero: a fresh backing file is sparse, so anything else was written by someone.
+ * The backing-file oracle. Every case, first matching row wins:
+ *
+ * | row | case                                                                  | valid |
+ * |-----|-----------------------------------------------------------------------|-------|
+ * | 1   | the file ends before the end of a written pattern                     | false |
+ * | 2   | a byte a pattern wrote (and no later pattern overwrote) differs        | false |
+ * | 3   | restZero, and a byte no pattern wrote is non-zero                      | false |
+ * | 4   | otherwise: every visible pattern byte intact (and the rest zero)       | true  |
+ *
+ * "Visible": where two patterns overlap, the later write is what a correct device holds. A
+ * fresh backing file is sparse (all zero), so with `restZero` anything else was written by
+ * someone. Compared range by range (Buffer.equals), bytewise only inside a differing range.
  */
+export async function judgeBackingFile(label: string, size: number, read: ByteReader, writes: ExpectedRegion[], restZero: boolean): Promise<CheckResult> {
+  const name = `backing file holds ${writes.map((r) => r.name).join(', ')}`;
+  const evidence: Record<string, unknown> = { file: label, size };
+  const end = Math.max(0, ...writes.map((w) => w.offset + w.bytes.length));
+  for (const w of writes) evidence[w.name] = { offset: w.offset, length: w.bytes.length, firstDifferenceAt: null };
+  if (end > size) {
+    const w = writes.find((x) => x.offset + x.bytes.length > size)!;
+    return { name, valid: false, message: `${label} is ${size} bytes: pattern ${w.name} (${w.offset}+${w.bytes.length}) does not fit`, evidence };
+  }
+  let nonZeroOutside = 0;
+  let firstOutsideAt = -1;
+  const limit = restZero ? size : end;
+  for (let off = 0; off < limit; off += CHUNK) {
+    const len = Math.min(CHUNK, limit - off);
+    const got = await read(off, len);
+    const want = expectedChunk(off, len, writes);
+    if (got.length === len && got.equals(want.bytes)) continue;
+    for (let i = 0; i < len; i++) {
+      const actual = i < got.length ? got[i] : undefined;
+      if (actual === want.bytes[i]) continue;
+      const o = want.owner[i];
+      if (o >= 0) {
+        const w = writes[o];
+        (evidence[w.name] as Record<string, unknown>).firstDifferenceAt = off + i;
+        return { name, valid: false, message: `pattern ${w.name} differs at byte ${off + i} of ${label}`, evidence };
+      }
+      if (!restZero) continue;
+      nonZeroOutside++;
+      if (firstOutsideAt < 0) firstOutsideAt = off + i;
+    }
+  }
+  evidence.nonZeroOutsidePatterns = nonZeroOutside;
+  if (nonZeroOutside) return { name, valid: false, message: `${nonZeroOutside} unexpected non-zero bytes outside the written patterns (first at ${firstOutsideAt})`, evidence };
+  return { name, valid: true, message: `${writes.length} pattern(s) intact${restZero ? ', rest all zero' : ''}`, evidence };
+}
+
+/** judgeBackingFile on a host file. */
 export async function checkBackingFile(file: string, regions: ExpectedRegion[], restZero: boolean): Promise<CheckResult> {
   const fh = await open(file, 'r');
   try {
     const { size } = await fh.stat();
-    const evidence: Record<string, unknown> = { file, size };
-    for (const r of regions) {
-      const got = Buffer.alloc(r.bytes.length);
-      await fh.read(got, 0, got.length, r.offset);
-      const diff = firstDifference(got, r.bytes);
-      evidence[r.name] = { offset: r.offset, length: r.bytes.length, expectedSha256: sha256(r.bytes), actualSha256: sha256(got), firstDifferenceAt: diff < 0 ? null : r.offset + diff };
-      if (diff >= 0) return { name: `backing file holds ${r.name}`, valid: false, message: `pattern ${r.name} differs at byte ${r.offset + diff} of ${file}`, evidence };
-    }
-    if (restZero) {
-      let nonZero = 0;
-      let firstAt = -1;
-      const buf = Buffer.alloc(CHUNK);
-      for (let off = 0; off < size; off += CHUNK) {
-        const { bytesRead } = await fh.read(buf, 0, CHUNK, off);
-        const view = buf.subarray(0, bytesRead);
-        if (view.equals(ZERO.subarray(0, bytesRead))) continue;
-        for (let i = 0; i < bytesRead; i++) {
-          const abs = off + i;
-          if (view[i] !== 0 && !regions.some((r) => abs >= r.offset && abs < r.offset + r.bytes.length)) {
-            nonZero++;
-            if (firstAt < 0) firstAt = abs;
-          }
-        }
-      }
-      evidence.nonZeroOutsidePatterns = nonZero;
-      if (nonZero) return { name: `backing file holds ${regions.map((r) => r.name).join(', ')}`, valid: false, message: `${nonZero} unexpected non-zero bytes outside the written patterns (first at ${firstAt})`, evidence };
-    }
-    return { name: `backing file holds ${regions.map((r) => r.name).join(', ')}`, valid: true, message: `${regions.length} pattern(s) intact${restZero ? ', rest all zero' : ''}`, evidence };
+    const read: ByteReader = async (offset, length) => {
+      const buf = Buffer.alloc(length);
+      const { bytesRead } = await fh.read(buf, 0, length, offset);
+      return buf.subarray(0, bytesRead);
+    };
+    return await judgeBackingFile(file, size, read, regions, restZero);
   } finally {
     await fh.close();
   }
 }
+

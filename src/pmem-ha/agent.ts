@@ -2,8 +2,8 @@
 // The pmem-ha agent (the system under test), run inside each guest:
 //   node agent.js primary --dev /dev/pmem0 --endpoint http://10.0.2.2:PORT --bucket B --prefix P ...
 //   node agent.js standby --dev /dev/pmem0 --meta /dev/pmem1 --endpoint ... --bucket B --prefix P ...
-// Credentials come only from the environment (FTH_S3_ACCESS_KEY_ID, FTH_S3_SECRET_ACCESS_KEY)
-// and are never printed. The harness drives it through files in --control-dir (see control.ts
+// Credentials come from a file named by FTH_S3_CREDENTIALS_FILE or from the environment (see
+// credentials.ts), never from arguments, and are never printed. The harness drives it through files in --control-dir (see control.ts
 // and README.md). Exit codes: 0 after a shutdown event or SIGTERM/SIGINT, 2 on bad usage or
 // configuration, 1 on an unexpected crash.
 
@@ -17,10 +17,9 @@ import { commandQuiescer, noQuiesce, pidFileQuiescer, type Quiescer } from './qu
 import { parseHostPort } from './signal.js';
 import { StandbyAgent } from './standby.js';
 import { makeS3Store, type ObjectStore } from './store.js';
+import { credentialsFromEnv } from './credentials.js';
 
-export const ENV_ACCESS_KEY = 'FTH_S3_ACCESS_KEY_ID';
-export const ENV_SECRET_KEY = 'FTH_S3_SECRET_ACCESS_KEY';
-export const ENV_REGION = 'FTH_S3_REGION';
+export { ENV_ACCESS_KEY, ENV_SECRET_KEY, ENV_REGION, ENV_CREDENTIALS_FILE } from './credentials.js';
 export const ENV_SIGNAL_KEY = 'FTH_PMEMHA_SIGNAL_KEY';
 
 class UsageError extends Error {}
@@ -54,10 +53,9 @@ interface CommonOpts {
 }
 
 function storeFromEnv(o: CommonOpts): ObjectStore {
-  const accessKeyId = process.env[ENV_ACCESS_KEY];
-  const secretAccessKey = process.env[ENV_SECRET_KEY];
-  if (!accessKeyId || !secretAccessKey) throw new UsageError(`set ${ENV_ACCESS_KEY} and ${ENV_SECRET_KEY} in the environment (credentials are never taken from arguments)`);
-  return makeS3Store({ endpoint: o.endpoint, region: process.env[ENV_REGION] ?? 'us-east-1', accessKeyId, secretAccessKey, bucket: o.bucket });
+  const c = credentialsFromEnv();
+  if (typeof c === 'string') throw new UsageError(c);
+  return makeS3Store({ endpoint: o.endpoint, region: c.region, accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, bucket: o.bucket });
 }
 
 function pauseFrom(o: CommonOpts, role: 'primary' | 'standby'): PauseAt | undefined {

@@ -7,6 +7,7 @@
 // abandoned: in-flight uploads are aborted, no manifest is written, writers resume, and the
 // orphan chunks of that generation are deleted best-effort in the background.
 
+import { isBroken } from '../util/broken-sut.js';
 import { AgentBase, type ActionEvent, type StatusCommon } from './agent-base.js';
 import { listGenerations } from './restore.js';
 import { deleteUncommitted, saveRegion, type SaveEvent, type SaveOptions, type SaveProgress, type SaveOutcome, type SaveResult } from './save.js';
@@ -172,7 +173,8 @@ export class PrimaryAgent extends AgentBase<PrimaryStatus> {
     this.reporter.event('notice-received', { holdupMs, deadlineAt: save.deadlineAt });
     let result: SaveResult;
     try {
-      await this.cfg.quiescer.stop();
+      // FTH_BROKEN_SUT=pmem-ha-primary:no-quiesce (tests of the checkers only): writers run on.
+      if (!isBroken('pmem-ha-primary', 'no-quiesce')) await this.cfg.quiescer.stop();
       save.quiescedAt = Date.now();
       this.reporter.update({ writersStopped: true, phase: 'saving' });
       this.reporter.event('writers-stopped', {});

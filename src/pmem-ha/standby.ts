@@ -4,6 +4,7 @@
 // the link is cut). Either path only triggers a check; what is restored is decided from the
 // store alone, after verifying the manifest and every chunk.
 
+import { isBroken } from '../util/broken-sut.js';
 import { AgentBase, type ActionEvent, type StatusCommon } from './agent-base.js';
 import { Journal, type JournalRead, type JournalRecord } from './journal.js';
 import { manifestKey } from './layout.js';
@@ -182,6 +183,12 @@ export class StandbyAgent extends AgentBase<StandbyStatus> {
   private async check(trigger: RestoreTrigger, only?: string): Promise<void> {
     if (!this.journal) return;
     this.status.lastCheckAt = Date.now();
+    // FTH_BROKEN_SUT=pmem-ha-standby:ignore-new (tests of the checkers only): look alive, restore
+    // nothing new (an interrupted restore is still redone).
+    if (!only && isBroken('pmem-ha-standby', 'ignore-new')) {
+      if (this.status.phase !== 'paused') this.reporter.update({ phase: 'watching' });
+      return;
+    }
     if (trigger === 'signal') await this.verifyClaim();
     let result: RestoreResult;
     try {

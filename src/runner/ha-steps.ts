@@ -15,12 +15,17 @@ import { patternBytes } from './patterns.js';
 import { metricName } from '../results/conventions.js';
 import { writeFile } from 'node:fs/promises';
 import { bootVm as STEP_BOOT } from './boot.js';
+import { SutDeadline } from './outcomes.js';
+import { handCredentials } from './store.js';
+import { brokenEnv } from '../util/broken-sut.js';
 
 type HaKinds = 'holdup-sweep' | 'ha-agent' | 'ac-loss' | 'ac-restore' | 'power-cut-at' | 'wait-ha' | 'store-outage' | 'corrupt-chunk' | 'net-cut' | 'net-restore' | 'snapshot-pmem' | 'check-ha';
 
 const AGENT = '/opt/ftharness/dist/src/pmem-ha/agent.js';
 const SIGNAL_PORT = 7070;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** One shell word, whatever it holds. */
+const shellQuote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Status = Record<string, any>;
@@ -38,7 +43,8 @@ async function agentLogTail(ctx: RunContext, vm: string): Promise<string> {
   return log.trim().split('\n').slice(-5).join(' | ');
 }
 
-/** Poll the status file until `done` says so; throws with the last status on timeout. */
+/** Poll the status file until `done` says so. The agent not getting there in time is the
+ *  SUT missing a deadline (a failed check with its last status), not a harness error. */
 async function waitStatus(ctx: RunContext, vm: string, what: string, timeoutMs: number, done: (s: Status) => boolean): Promise<Status> {
   const t0 = Date.now();
   let last: Status | undefined;
@@ -48,7 +54,10 @@ async function waitStatus(ctx: RunContext, vm: string, what: string, timeoutMs: 
     if (!(await ctx.lab.vm(vm).isRunning())) throw new Error(`${vm} is powered off while waiting for ${what}`);
     await sleep(100);
   }
-  throw new Error(`${vm}: HA agent did not reach "${what}" within ${timeoutMs / 1000} s (status phase ${last?.phase ?? 'none'}${last?.lastError ? `, last error: ${last.lastError}` : ''}; log: ${await agentLogTail(ctx, vm)})`);
+  const log = await agentLogTail(ctx, vm);
+  throw new SutDeadline(`HA agent on ${vm} reaches "${what}" within ${timeoutMs / 1000} s`,
+    `${vm}: HA agent did not reach "${what}" within ${timeoutMs / 1000} s (status phase ${last?.phase ?? 'none'}${last?.lastError ? `, last error: ${last.lastError}` : ''}; log: ${log})`,
+    { lastStatus: last ?? null, agentLogTail: log, waitedMs: Date.now() - t0 });
 }
 
 function vmIndex(ctx: RunContext, vm: string): number {
@@ -117,6 +126,7 @@ export const HA_STEPS: Pick<StepRegistry, HaKinds> = {
     if (s.chunk !== undefined) args.push('--chunk-size', String(sizeBytes(s.chunk)));
     if (s.concurrency) args.push('--concurrency', String(s.concurrency));
     if (s.pauseAt) args.push('--pause-at', s.pauseAt);
+    if (s.quiesce) args.push('--quiesce-pidfile', s.quiesce);
     if (s.role === 'primary' && s.peer && hasLink(ctx, s.peer)) args.push('--standby-addr', `${linkAddress(vmIndex(ctx, s.peer))}:${SIGNAL_PORT}`);
     if (s.role === 'standby') {
       if (spec.nvdimms.length < 2) throw new Error(`ha-agent standby on ${s.vm}: the VM needs a second NVDIMM for the restore journal`);
@@ -126,12 +136,12 @@ export const HA_STEPS: Pick<StepRegistry, HaKinds> = {
       if (!ctx.snapshots.has(`before:${s.vm}`)) ctx.snapshots.set(`before:${s.vm}`, await readFile(spec.nvdimms[0].backingFile));
     }
     const secret = s.credentials === 'wrong-secret' ? `${store.conn.secretAccessKey}x` : store.conn.secretAccessKey;
-    const env = { FTH_S3_ACCESS_KEY_ID: store.conn.accessKeyId, FTH_S3_SECRET_ACCESS_KEY: secret, FTH_S3_REGION: store.conn.region };
+    const env = { ...(await handCredentials(controlDir(ctx.lab, s.vm), GUEST_MOUNTS.fthctl, store.conn, secret)), ...brokenEnv() };
     // Start marker, so waiting sees this agent's status and not one from before a reboot (guest
     // pids repeat across reboots; the start time does not).
     const before = await readStatus(ctx, s.vm);
     await ctx.history.op(s.vm, 'ha-agent-start', { role: s.role, args: args.join(' ') }, () =>
-      vm.agent.spawn(`node ${AGENT} ${args.map((a) => `'${a}'`).join(' ')}`, '/run/fthctl/agent.log', env));
+      vm.agent.spawn(`node ${AGENT} ${args.map(shellQuote).join(' ')}`, '/run/fthctl/agent.log', env));
     const ready = s.role === 'primary' ? ['ready'] : ['watching'];
     const st = await waitStatus(ctx, s.vm, ready.join('/'), 120_000, (x) => (x.pid !== before?.pid || x.agentStartedAt !== before?.agentStartedAt) && (ready.includes(x.phase) || (s.pauseAt !== undefined && x.phase === 'paused')));
     ctx.ha.set(s.vm, { role: s.role, prefix });
@@ -165,7 +175,8 @@ export const HA_STEPS: Pick<StepRegistry, HaKinds> = {
 
   async 'power-cut-at'(ctx, s) {
     const st = await waitStatus(ctx, s.vm, `paused at ${s.phase}`, (s.timeout ?? 120) * 1000, (x) => x.pausedAt === s.phase || (x.save?.endAt && x.phase !== 'paused'));
-    if (st.pausedAt !== s.phase) throw new Error(`${s.vm}: the save ended (${st.save?.outcome}) without pausing at ${s.phase}: is ha-agent pauseAt set to it?`);
+    // The validator made sure the agent was told to pause there: running past it is the SUT's doing.
+    if (st.pausedAt !== s.phase) throw new SutDeadline(`HA agent on ${s.vm} pauses at ${s.phase}`, `${s.vm}: the save ended (${st.save?.outcome}) without pausing at ${s.phase}`, { lastStatus: st });
     const f = ctx.openFaults.get(`ac:${s.vm}`);
     if (f) { ctx.history.faultEnd(f); ctx.openFaults.delete(`ac:${s.vm}`); }
     await powerCut(ctx, s.vm, `power cut of ${s.vm} at ${s.phase}`, { phase: s.phase });
@@ -258,9 +269,12 @@ export const HA_STEPS: Pick<StepRegistry, HaKinds> = {
         primaryAtCut: ctx.snapshots.get(`cut:${s.primary}`)!, standbyNow: await readFile(sSpec.nvdimms[0].backingFile), standbyBefore: before,
         generations: gens, uncommitted: await uncommittedSaves(ctx, prefix),
       };
-      const restored = judgeHa({ ...truth, expect: 'restored' }).check;
-      const kept = restored.valid === true ? undefined : judgeHa({ ...truth, expect: 'previous' }).check;
-      if (kept && kept.valid !== true) silent ||= `probe ${k} (${h} ms): ${kept.message}`;
+      // Row 4 (the save did not commit P) is the probe failing as the sweep expects of short
+      // hold-ups; any other failing row is a violation (see judgeHa's table).
+      const judged = judgeHa({ ...truth, expect: 'restored' });
+      const restored = judged.check;
+      const kept = restored.valid === true || judged.row !== 4 ? undefined : judgeHa({ ...truth, expect: 'previous' }).check;
+      if (restored.valid !== true && judged.row !== 4) silent ||= `probe ${k} (${h} ms): ${restored.message}`;
       probes.push({ holdupMs: h, ok: restored.valid === true, why: (kept ?? restored).message.slice(0, 200) });
       addMetric(ctx, metricName('holdup_probe_ms', labels), 'ms', h, 'hold-up of each sweep probe');
       addMetric(ctx, metricName('holdup_probe_ok', labels), 'bool', restored.valid === true ? 1 : 0, '1 = committed and restored at this hold-up');
@@ -278,7 +292,7 @@ export const HA_STEPS: Pick<StepRegistry, HaKinds> = {
     addCheck(ctx, {
       name: `hold-up sweep (${regionMiB} MiB, fill ${s.fill ?? 0.5})`,
       valid: silent ? false : foundOk ? true : 'unknown',
-      message: silent ? `a probe left the standby with unexplained bytes: ${silent}`
+      message: silent ? `a probe found a violation: ${silent}`
         : foundOk ? `shortest working hold-up ${hi} ms (longest failing ${lo} ms); every failing probe left the standby on its previous content`
           : `even the longest hold-up (${s.hi} ms) did not give a restored generation: raise hi`,
       evidence: { probes, resolution },

@@ -105,6 +105,8 @@ const CORE_STEPS: Omit<StepRegistry, keyof typeof HA_STEPS> = {
       await vm.agent.sh(`dd if=${GUEST_MOUNTS.fthrun}/${file} of=${dev} bs=64K seek=${offset} count=${bytes.length} iflag=count_bytes oflag=direct,seek_bytes conv=notrunc,fsync 2>&1`);
     });
     addMetric(ctx, 'pmem_write_ms', 'ms', Date.now() - t0, 'pattern handed over 9p + O_DIRECT write in the guest');
+    // Map order = write order (a rewritten name moves to the end): later writes win on overlap.
+    ctx.patterns.delete(s.pattern);
     ctx.patterns.set(s.pattern, { vm: s.vm, nvdimm, offset, bytes, sha256: sha256(bytes) });
   },
 

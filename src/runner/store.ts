@@ -3,12 +3,16 @@
 import { openStore, storeConfigFromEnv, type StoreConfig } from '../store/config.js';
 import { deleteBucket, ensureBucket, makeS3Client } from '../store/s3.js';
 import type { Lab } from '../lab/lab.js';
+import { chmod, writeFile } from 'node:fs/promises';
+import { withHeldSecrets } from '../util/held-secrets.js';
+import { join } from 'node:path';
+import type { S3Connection } from '../store/s3.js';
 import type { RunStore } from './context.js';
 
 function configFor(kind: 'auto' | 'embedded' | 'external' | 'testcontainers-minio'): StoreConfig {
-  if (kind === 'auto') return storeConfigFromEnv();
+  if (kind === 'auto') return storeConfigFromEnv(withHeldSecrets());
   if (kind === 'embedded') return { kind: 'embedded' };
-  if (kind === 'external') return storeConfigFromEnv({ ...process.env, FTH_STORE: 'external' });
+  if (kind === 'external') return storeConfigFromEnv({ ...withHeldSecrets(), FTH_STORE: 'external' });
   return { kind: 'testcontainers-minio' };
 }
 
@@ -37,4 +41,17 @@ export async function openRunStore(kind: 'auto' | 'embedded' | 'external' | 'tes
     });
   }
   return { ...handle, bucket, guestEndpoint: guestEndpoint(handle.conn.endpoint) };
+}
+
+/**
+ * Hand a guest-side agent its S3 credentials as a 0600 JSON file in the VM's control share
+ * (host dir `ctlDir`, guest `guestCtlDir`): the guest-exec payload travels on virsh's command
+ * line and becomes the process environment in the guest, so neither may carry a secret.
+ * Returns the environment that names the file (pmem-ha/credentials.ts reads it).
+ */
+export async function handCredentials(ctlDir: string, guestCtlDir: string, conn: S3Connection, secretAccessKey = conn.secretAccessKey): Promise<Record<string, string>> {
+  const file = join(ctlDir, 'credentials.json');
+  await writeFile(file, JSON.stringify({ accessKeyId: conn.accessKeyId, secretAccessKey, region: conn.region }), { mode: 0o600 });
+  await chmod(file, 0o600); // writeFile's mode applies only when it creates the file
+  return { FTH_S3_CREDENTIALS_FILE: `${guestCtlDir}/credentials.json` };
 }

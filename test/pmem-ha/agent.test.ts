@@ -147,7 +147,7 @@ describe('pmem-ha agent (real RGW)', function () {
     const dev = writeRegion(lab.path('p.pmem'), Buffer.alloc(MiB));
     const a = run(process.execPath, [AGENT, 'primary', ...common(dev, 'x', lab.path('c1'))], {});
     assert.equal(await a.exit, 2);
-    assert.match(a.out(), /^pmem-ha agent: set FTH_S3_ACCESS_KEY_ID and FTH_S3_SECRET_ACCESS_KEY/);
+    assert.match(a.out(), /^pmem-ha agent: set FTH_S3_CREDENTIALS_FILE \(a JSON file\) or FTH_S3_ACCESS_KEY_ID and FTH_S3_SECRET_ACCESS_KEY/);
     const b = run(process.execPath, [AGENT, 'primary', ...common(dev, 'x', lab.path('c2')), '--pause-at', 'after-chunks'], creds());
     assert.equal(await b.exit, 2);
     assert.match(b.out(), /needs a chunk count/);

@@ -26,6 +26,8 @@ describe('@vm foundation on real guests', function () {
     assert.ok(res.checks.every((c) => c.valid === true));
     const topo = res.checks.find((c) => c.name.startsWith('topology'))!.evidence as any;
     assert.equal(topo.guest.nodes.length, 2);
+    // The guest kernel parsed the HMAT the scenario asked for.
+    assert.ok(topo.guest.hmat.some((h: any) => h.kind === 'latency' && h.initiator === 0 && h.target === 1 && h.value === 120), JSON.stringify(topo.guest.hmat));
     assert.deepEqual(topo.guest.pmem, [{ dev: 'nvdimm0', bytes: 256 * 2 ** 20, node: 1, block: 'pmem0' }]);
     assert.equal(res.metrics.boot_to_agent_ms.values.length, 2);
     // The run used what the accelerator decision says (forced, cached or probed), in its XML too.
