@@ -27,15 +27,20 @@ mark() { echo "fth-init: $*" > /dev/kmsg; }
 param() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 
 # The guest agent starts early; "ready" is /run/fth-ready (below), not the agent answering.
+# One qemu-ga per agent port: org.ftharness.qga.0 (the harness connects to its socket itself)
+# and libvirt's org.qemu.guest_agent.0, whichever the domain has.
 start_agent() {
   for i in $(seq 1 200); do
+    n=0
     for p in /sys/class/virtio-ports/*; do
       [ -f "$p/name" ] || continue
-      if [ "$(cat "$p/name")" = org.qemu.guest_agent.0 ]; then
-        qemu-ga -m virtio-serial -p "/dev/$(basename "$p")" -t /run -f /run/qemu-ga.pid -r </dev/null &
-        return 0
-      fi
+      name=$(cat "$p/name")
+      case "$name" in org.ftharness.qga.0|org.qemu.guest_agent.0) ;; *) continue;; esac
+      mkdir -p "/run/qga-$name"
+      qemu-ga -m virtio-serial -p "/dev/$(basename "$p")" -t "/run/qga-$name" -f "/run/qga-$name.pid" -r </dev/null &
+      n=$((n+1))
     done
+    [ "$n" -gt 0 ] && return 0
     sleep 0.05
   done
   echo "fth-init: no guest agent port" > /dev/console

@@ -21,7 +21,7 @@ try {
     nvdimms: [{ sizeMiB: 64, backingFile: pm, node: 1 }],
     nics: [{ kind: 'user' }], shares: [{ tag: 'fthimage', hostDir: img.toolsDir, readonly: true }],
     boot: { kind: 'kernel', kernel: img.kernel, initrd: img.initrd, cmdline: `${FAST_BOOT_ARGS} fth.net=eth0,10.0.2.15/24,10.0.2.2 fth.9p=fthimage,/opt/fth` },
-    consoleLog: `${lab.workDir}/console.log`,
+    consoleLog: `${lab.workDir}/console.log`, agentSocket: `${lab.workDir}/bench.qga`,
   });
   for (let i = 0; i < n; i++) {
     const t = await vm.boot();

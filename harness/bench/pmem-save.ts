@@ -43,7 +43,7 @@ try {
       { tag: 'fthctl', hostDir: ctl, readonly: false },
     ],
     boot: { kind: 'kernel', kernel: img.kernel, initrd: img.initrd, cmdline: `${FAST_BOOT_ARGS} fth.net=eth0,10.0.2.15/24,10.0.2.2 fth.9p=fthimage,/opt/fth;fthcode,/opt/ftharness;fthrun,/opt/fthrun;fthctl,/run/fthctl,rw` },
-    consoleLog: join(lab.workDir, 'console.log'),
+    consoleLog: join(lab.workDir, 'console.log'), agentSocket: join(lab.workDir, 'bench.qga'),
   });
   await vm.boot();
   const env = await handCredentials(ctl, GUEST_MOUNTS.fthctl, store.conn);

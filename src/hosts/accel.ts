@@ -160,7 +160,7 @@ async function canaryBoot(lab: Lab, image: GuestImage, cpu: CpuMode, i: number, 
   const spec: VmSpec = {
     name: lab.domainName(`canary${i}`), vcpus: 1, memoryMiB: 256, nvdimms: [], nics: [], shares: [],
     boot: { kind: 'kernel', kernel: image.kernel, initrd: image.initrd, cmdline: `${FAST_BOOT_ARGS} fth.hostname=canary` },
-    consoleLog: join(lab.workDir, `canary${i}.console.log`), accel: 'kvm', cpu,
+    consoleLog: join(lab.workDir, `canary${i}.console.log`), accel: 'kvm', cpu, agentSocket: join(lab.workDir, `canary${i}.qga`),
     description: `ftharness run ${lab.runId} pid ${process.pid} accelerator canary`,
   };
   const t0 = Date.now();

@@ -74,6 +74,7 @@ export async function planVms(s: Scenario, lab: Lab, image: GuestImage | undefin
       })),
       nics, shares, boot,
       consoleLog: join(resultsDir, `${vm.name}.console.log`),
+      ...(s.image ? {} : { agentSocket: join(lab.workDir, `${vm.name}.qga`) }),
       description: `ftharness run ${lab.runId} pid ${process.pid} scenario ${s.name}`,
     };
     return { key: vm.name, spec, vm };

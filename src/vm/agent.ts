@@ -1,8 +1,8 @@
-// qemu-guest-agent client. The bindings have no agent call, so each command goes through
-// `virsh qemu-agent-command` (one short process per call; fine for control traffic — bulk data
-// never travels this way). Every call is kept in a transcript (secrets redacted) for results.
+// qemu-guest-agent client over a transport (qga-transport.ts): our own channel's unix socket for
+// our image, `virsh qemu-agent-command` for a lab's disk image. Control traffic only — bulk data
+// goes over 9p. Every call is kept in a transcript (secrets redacted) for results.
 import { redact } from '../util/redact.js';
-import { virsh } from './libvirt.js';
+import { QgaError, virshTransport, type QgaTransport } from './qga-transport.js';
 
 export class AgentError extends Error {
   constructor(readonly domain: string, readonly command: string, message: string) {
@@ -29,33 +29,40 @@ export interface TranscriptEntry {
   ms: number;
 }
 
-/** Largest chunk per guest-file-write: base64 of it must stay under Linux's 128 KiB argv limit. */
+/** Largest chunk per guest-file-write: on the virsh transport its base64 must stay under
+ *  Linux's 128 KiB argv limit. */
 const FILE_CHUNK = 48 * 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class GuestAgent {
   readonly transcript: TranscriptEntry[] = [];
 
-  constructor(readonly domain: string) {}
+  constructor(readonly domain: string, readonly transport: QgaTransport = virshTransport(domain)) {}
 
-  /** One raw agent command; `timeoutS` bounds the agent's answer (libvirt side). */
+  /** One raw agent command; `timeoutS` bounds the agent's answer. */
   async command<T = unknown>(execute: string, args?: Record<string, unknown>, timeoutS = 10, quietArgs = false): Promise<T> {
     const t0 = Date.now();
-    const payload = JSON.stringify(args ? { execute, arguments: args } : { execute });
-    const r = await virsh(['qemu-agent-command', this.domain, '--timeout', String(timeoutS), payload], { timeoutMs: (timeoutS + 10) * 1000 });
     const entry: TranscriptEntry = {
-      time: new Date(t0).toISOString(), command: execute, ok: r.exitCode === 0, ms: Date.now() - t0,
+      time: new Date(t0).toISOString(), command: execute, ok: true, ms: 0,
       args: quietArgs ? '(elided)' : args ? JSON.parse(redact(JSON.stringify(args))) : undefined,
     };
-    if (r.exitCode !== 0) {
-      entry.error = redact(String(r.stderr || r.stdout || `virsh exit ${r.exitCode}`).replace(/^error: /gm, '').trim());
+    let ret: T;
+    try {
+      ret = (await this.transport.call(execute, args, timeoutS * 1000)) as T;
+    } catch (e) {
+      if (!(e instanceof QgaError)) throw e;
+      Object.assign(entry, { ok: false, ms: Date.now() - t0, error: redact(e.message) });
       this.transcript.push(entry);
-      throw new AgentError(this.domain, execute, entry.error);
+      throw new AgentError(this.domain, execute, entry.error!);
     }
-    const ret = (JSON.parse(r.stdout) as { return: T }).return;
+    entry.ms = Date.now() - t0;
     if (execute !== 'guest-file-read') entry.result = JSON.parse(redact(JSON.stringify(ret ?? null)));
     this.transcript.push(entry);
     return ret;
+  }
+
+  close(): void {
+    this.transport.close();
   }
 
   async ping(timeoutS = 2): Promise<void> {

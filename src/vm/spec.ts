@@ -85,6 +85,9 @@ export interface VmSpec {
   boot: BootSpec;
   /** Serial console is written here (host file). */
   consoleLog: string;
+  /** Host path of the unix socket of our own guest-agent channel (org.ftharness.qga.0); our
+   *  image serves it. Unset: libvirt's standard agent channel, reached through virsh. */
+  agentSocket?: string;
   accel: Accel;
   /** default: maximum under TCG, host-passthrough under KVM */
   cpu?: CpuMode;
@@ -113,5 +116,7 @@ export function specProblems(s: VmSpec): string[] {
     p.push('nvdimms: NVDIMMs need NUMA cells (libvirt memory devices require guest NUMA)');
   }
   if (s.nvdimms.length > MEMORY_SLOTS) p.push(`nvdimms: at most ${MEMORY_SLOTS}`);
+  // sockaddr_un.sun_path holds 108 bytes with the terminating NUL.
+  if (s.agentSocket && Buffer.byteLength(s.agentSocket) > 107) p.push(`agentSocket: ${s.agentSocket} is longer than a unix socket path may be (107 bytes): set FTH_WORK_DIR to a shorter dir`);
   return p;
 }

@@ -2,6 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { Domain } from '@unraid/libvirt';
 import { GuestAgent } from './agent.js';
+import { socketTransport, virshTransport } from './qga-transport.js';
 import { hypervisor, lookupDomain } from './libvirt.js';
 import { specProblems, type VmSpec } from './spec.js';
 import { renderDomainXml } from './xml.js';
@@ -23,7 +24,7 @@ export class Vm {
     const problems = specProblems(spec);
     if (problems.length) throw new Error(`invalid VM spec for ${spec.name}: ${problems.join('; ')}`);
     this.xml = renderDomainXml(spec);
-    this.agent = new GuestAgent(spec.name);
+    this.agent = new GuestAgent(spec.name, spec.agentSocket ? socketTransport(spec.agentSocket) : virshTransport(spec.name));
   }
 
   get name() { return this.spec.name; }
@@ -85,5 +86,6 @@ export class Vm {
     try { await d.destroy(); } catch { /* not running */ }
     const still = await lookupDomain(this.name);
     if (still) await still.undefine();
+    this.agent.close();
   }
 }

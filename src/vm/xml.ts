@@ -3,6 +3,7 @@
 import { create } from 'xmlbuilder2';
 import { XMLParser } from 'fast-xml-parser';
 import { MEMORY_SLOTS, type NicSpec, type VmSpec } from './spec.js';
+import { FTH_QGA_CHANNEL } from './qga-transport.js';
 
 type Node = Record<string, unknown>;
 const KiB = (mib: number) => String(mib * 1024);
@@ -70,7 +71,11 @@ export function renderDomainXml(s: VmSpec): string {
     interface: s.nics.map(nicNode),
     serial: { '@type': 'file', source: { '@path': s.consoleLog }, target: { '@port': 0 } },
     console: { '@type': 'file', source: { '@path': s.consoleLog }, target: { '@type': 'serial', '@port': 0 } },
-    channel: { '@type': 'unix', source: { '@mode': 'bind' }, target: { '@type': 'virtio', '@name': 'org.qemu.guest_agent.0' } },
+    // Our image serves our own agent channel, whose socket we connect to; a disk image gets
+    // libvirt's standard one (reached through virsh).
+    channel: s.agentSocket
+      ? { '@type': 'unix', source: { '@mode': 'bind', '@path': s.agentSocket }, target: { '@type': 'virtio', '@name': FTH_QGA_CHANNEL } }
+      : { '@type': 'unix', source: { '@mode': 'bind' }, target: { '@type': 'virtio', '@name': 'org.qemu.guest_agent.0' } },
     controller: { '@type': 'usb', '@model': 'none' },
     memballoon: { '@model': 'none' },
     memory: s.nvdimms.map((n) => ({
