@@ -78,6 +78,9 @@ export interface VmSpec {
   vcpus: number;
   /** Guest RAM in MiB (sum of NUMA cells when cells are given) */
   memoryMiB: number;
+  /** libvirt <maxMemory>: RAM + hot-plug memory (NVDIMMs). Default memory + NVDIMMs; when given
+   *  it must be at least that, and above it only with NUMA cells. */
+  maxMemoryMiB?: number;
   numa?: { cells: NumaCell[]; hmat?: HmatEntry[] };
   nvdimms: NvdimmSpec[];
   nics: NicSpec[];
@@ -113,5 +116,8 @@ export function specProblems(s: VmSpec): string[] {
     p.push('nvdimms: NVDIMMs need NUMA cells (libvirt memory devices require guest NUMA)');
   }
   if (s.nvdimms.length > MEMORY_SLOTS) p.push(`nvdimms: at most ${MEMORY_SLOTS}`);
+  const minMax = s.memoryMiB + s.nvdimms.reduce((a, n) => a + n.sizeMiB, 0);
+  if (s.maxMemoryMiB !== undefined && s.maxMemoryMiB < minMax) p.push(`maxMemoryMiB: ${s.maxMemoryMiB} is less than memory + NVDIMMs (${minMax} MiB)`);
+  if (s.maxMemoryMiB !== undefined && s.maxMemoryMiB > minMax && !s.numa) p.push('maxMemoryMiB: hot-plug memory needs NUMA cells');
   return p;
 }
