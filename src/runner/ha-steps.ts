@@ -45,13 +45,19 @@ async function agentLogTail(ctx: RunContext, vm: string): Promise<string> {
 
 /** Poll the status file until `done` says so. The agent not getting there in time is the
  *  SUT missing a deadline (a failed check with its last status), not a harness error. */
-async function waitStatus(ctx: RunContext, vm: string, what: string, timeoutMs: number, done: (s: Status) => boolean): Promise<Status> {
+async function waitStatus(ctx: RunContext, vm: string, what: string, timeoutMs: number, done: (s: Status) => boolean, o: { cutIsDeadline?: boolean } = {}): Promise<Status> {
   const t0 = Date.now();
   let last: Status | undefined;
   while (Date.now() - t0 < timeoutMs) {
     last = await readStatus(ctx, vm);
     if (last && done(last)) return last;
-    if (!(await ctx.lab.vm(vm).isRunning())) throw new Error(`${vm} is powered off while waiting for ${what}`);
+    if (!(await ctx.lab.vm(vm).isRunning())) {
+      last = await readStatus(ctx, vm); // the status file is on the host: a last write may have landed
+      if (last && done(last)) return last;
+      // A save must end within its hold-up: the cut coming first is the SUT missing that deadline.
+      if (o.cutIsDeadline) throw new SutDeadline(`HA agent on ${vm} reaches "${what}" before the power cut`, `${vm}: the power was cut (the hold-up ended) before the HA agent reached "${what}" (status phase ${last?.phase ?? 'none'})`, { lastStatus: last ?? null });
+      throw new Error(`${vm} is powered off while waiting for ${what}`);
+    }
     await sleep(100);
   }
   const log = await agentLogTail(ctx, vm);
@@ -186,7 +192,7 @@ export const HA_STEPS: Pick<StepRegistry, HaKinds> = {
   async 'wait-ha'(ctx, s) {
     const timeoutMs = (s.timeout ?? 120) * 1000;
     if (s.until === 'save-ended') {
-      const st = await waitStatus(ctx, s.vm, 'save ended', timeoutMs, (x) => !!x.save?.endAt);
+      const st = await waitStatus(ctx, s.vm, 'save ended', timeoutMs, (x) => !!x.save?.endAt, { cutIsDeadline: true });
       ctx.history.add('info', s.vm, 'save-ended', { outcome: st.save.outcome, generation: st.save.generation, error: st.save.error });
       primaryMetrics(ctx, st);
       return;

@@ -63,7 +63,7 @@ export async function planVms(s: Scenario, lab: Lab, image: GuestImage | undefin
           cmdline: `${FAST_BOOT_ARGS} fth.hostname=${vm.name}${net.length ? ` fth.net=${net.join(';')}` : ''}${mounts.length ? ` fth.9p=${mounts.join(';')}` : ''}`,
         };
     const spec: VmSpec = {
-      name, vcpus: vm.vcpus, memoryMiB: vm.memoryMiB, accel: host.accel, cpu: host.cpu,
+      name, vcpus: vm.vcpus, memoryMiB: vm.memoryMiB, maxMemoryMiB: vm.maxMemoryMiB, accel: host.accel, cpu: host.cpu,
       numa: vm.numa ? {
         cells: vm.numa.map((c, id) => ({ id, cpus: c.cpus, memoryMiB: c.memoryMiB, distances: c.distances ? Object.fromEntries(c.distances.map((d, j) => [j, d])) : undefined })),
         hmat: vm.hmat?.map((h) => ({ initiator: h.initiator, target: h.target, type: h.type, latencyNs: h.latency, bandwidthMiBs: h.bandwidth })),

@@ -1,9 +1,15 @@
 // Scenario file → validated, normalised Scenario. Every problem names file, line, field path and
 // reason; nothing is started before a file is fully valid.
+import { accessSync, constants, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { scenarioJsonSchema, type ScenarioFile, type Step, type VmFile } from './schema.js';
+import { resolveDisk, semanticProblems, type RuleOptions } from './rules.js';
+import { sizeBytes } from './size.js';
+
+export { sizeBytes } from './size.js';
+export type { RuleOptions } from './rules.js';
 
 export interface Problem { path: string; message: string; line?: number }
 
@@ -37,15 +43,8 @@ export interface Scenario {
   steps: Step[];
 }
 
-const UNITS: Record<string, number> = { B: 1, K: 1024, KiB: 1024, M: 1024 ** 2, MiB: 1024 ** 2, G: 1024 ** 3, GiB: 1024 ** 3 };
-export function sizeBytes(v: number | string): number {
-  if (typeof v === 'number') return v;
-  const m = /^([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]+)$/.exec(v);
-  if (!m || !UNITS[m[2]]) throw new Error(`bad size "${v}"`);
-  return Math.round(Number(m[1]) * UNITS[m[2]]);
-}
-
-const ajv = new Ajv({ allErrors: true, discriminator: true, strict: false });
+// verbose: errors carry the offending value and its schema (for "got …" and the field's description)
+const ajv = new Ajv({ allErrors: true, discriminator: true, strict: false, verbose: true });
 const validate = ajv.compile(scenarioJsonSchema());
 
 function pathOf(instancePath: string): (string | number)[] {
@@ -71,8 +70,24 @@ function ajvProblem(e: ErrorObject): { path: (string | number)[]; message: strin
     case 'discriminator': return { path: [...path, 'do'], message: e.params.error === 'mapping' ? `unknown step "${e.params.tagValue}"` : 'each step needs a "do" field naming its kind' };
     case 'type': return { path, message: `must be ${e.params.type}` };
     case 'minItems': return { path, message: `must have at least ${e.params.limit} item(s)` };
+    case 'maximum': return { path, message: `must be at most ${e.params.limit}${unitOf(path)}, got ${e.data}` };
+    case 'minimum': return { path, message: `must be at least ${e.params.limit}${unitOf(path)}, got ${e.data}` };
+    case 'exclusiveMinimum': return { path, message: `must be more than ${e.params.limit}${unitOf(path)}, got ${e.data}` };
+    case 'minLength': return { path, message: e.params.limit === 1 ? 'must not be empty' : `must have at least ${e.params.limit} characters` };
+    case 'pattern': {
+      const what = (e.parentSchema as { description?: string } | undefined)?.description;
+      return { path, message: `${JSON.stringify(e.data)} does not match ${e.params.pattern}${what ? `: ${what}` : ''}` };
+    }
     default: return { path, message: e.message ?? e.keyword };
   }
+}
+
+/** Unit of a bounded number, named by its field. */
+function unitOf(path: (string | number)[]): string {
+  const f = path.at(-1);
+  if (f === 'timeout') return ' s';
+  if (typeof f === 'string' && ['ms', 'holdup', 'settle', 'pollMs', 'lo', 'hi', 'resolution'].includes(f)) return ' ms';
+  return '';
 }
 
 /** Drop the noise ajv produces for unions (e.g. Size: "must be integer" + "must be string"). */
@@ -90,80 +105,12 @@ function simplify(errors: ErrorObject[]): ErrorObject[] {
   return out;
 }
 
-const STORE_STEPS = new Set(['ha-agent', 'store-outage', 'corrupt-chunk', 'check-ha']);
-
-/** Rules the schema cannot express. */
-function semanticProblems(s: ScenarioFile): { path: (string | number)[]; message: string }[] {
-  const out: { path: (string | number)[]; message: string }[] = [];
-  const names = new Set<string>();
-  s.vms.forEach((vm, i) => {
-    if (names.has(vm.name)) out.push({ path: ['vms', i, 'name'], message: `duplicate VM name "${vm.name}"` });
-    names.add(vm.name);
-    const memMiB = sizeBytes(vm.memory) / 2 ** 20;
-    const cells = vm.numa ?? [];
-    const cpuSeen = new Set<number>();
-    cells.forEach((c, ci) => c.cpus.forEach((cpu, k) => {
-      if (cpu >= vm.vcpus) out.push({ path: ['vms', i, 'numa', ci, 'cpus', k], message: `vCPU ${cpu} does not exist (vcpus is ${vm.vcpus})` });
-      if (cpuSeen.has(cpu)) out.push({ path: ['vms', i, 'numa', ci, 'cpus', k], message: `vCPU ${cpu} is already in another cell` });
-      cpuSeen.add(cpu);
-    }));
-    cells.forEach((c, ci) => {
-      if (c.distances && c.distances.length !== cells.length) out.push({ path: ['vms', i, 'numa', ci, 'distances'], message: `needs ${cells.length} entries, one per cell` });
-      if (c.distances && c.distances[ci] !== 10) out.push({ path: ['vms', i, 'numa', ci, 'distances', ci], message: 'distance of a cell to itself must be 10' });
-    });
-    if (cells.length) {
-      const sum = cells.reduce((a, c) => a + sizeBytes(c.memory), 0) / 2 ** 20;
-      if (sum !== memMiB) out.push({ path: ['vms', i, 'numa'], message: `cells add up to ${sum} MiB but memory is ${memMiB} MiB` });
-    }
-    const nvMiB = (vm.nvdimms ?? []).reduce((a, n) => a + sizeBytes(n.size) / 2 ** 20, 0);
-    (vm.nvdimms ?? []).forEach((n, ni) => {
-      const mib = sizeBytes(n.size) / 2 ** 20;
-      if (!Number.isInteger(mib) || mib < 2) out.push({ path: ['vms', i, 'nvdimms', ni, 'size'], message: 'must be a whole number of MiB, at least 2MiB' });
-      if (!cells.length) out.push({ path: ['vms', i, 'nvdimms', ni], message: 'an NVDIMM needs guest NUMA cells (add "numa")' });
-      else if (n.node >= cells.length) out.push({ path: ['vms', i, 'nvdimms', ni, 'node'], message: `no NUMA cell ${n.node} (the VM has ${cells.length})` });
-      if (vm.maxMemory !== undefined && memMiB + mib > sizeBytes(vm.maxMemory) / 2 ** 20) {
-        out.push({ path: ['vms', i, 'nvdimms', ni, 'size'], message: `${mib} MiB NVDIMM does not fit: memory ${memMiB} MiB + NVDIMMs exceed maxMemory ${sizeBytes(vm.maxMemory) / 2 ** 20} MiB` });
-      }
-    });
-    if (vm.maxMemory !== undefined && sizeBytes(vm.maxMemory) / 2 ** 20 < memMiB + nvMiB && !(vm.nvdimms ?? []).length) {
-      out.push({ path: ['vms', i, 'maxMemory'], message: 'is smaller than memory' });
-    }
-    (vm.nics ?? []).forEach((n, ni) => {
-      if (typeof n === 'object' && !s.vms.some((v) => v.name === n.link)) out.push({ path: ['vms', i, 'nics', ni, 'link'], message: `no VM named "${n.link}"` });
-    });
-  });
-  const written = new Set<string>();
-  s.steps.forEach((st, i) => {
-    if ('vm' in st && !names.has(st.vm)) out.push({ path: ['steps', i, 'vm'], message: `no VM named "${st.vm}"` });
-    const vm = 'vm' in st ? s.vms.find((v) => v.name === st.vm) : undefined;
-    if (st.do === 'pmem-write') {
-      const idx = st.nvdimm ?? 0;
-      const nv = vm?.nvdimms?.[idx];
-      if (vm && !nv) out.push({ path: ['steps', i, 'nvdimm'], message: `VM "${vm.name}" has no NVDIMM ${idx}` });
-      if (nv && sizeBytes(st.offset ?? 0) + sizeBytes(st.length) > sizeBytes(nv.size)) out.push({ path: ['steps', i, 'length'], message: 'offset + length is beyond the NVDIMM' });
-      // O_DIRECT I/O on /dev/pmemN works in whole blocks.
-      if (sizeBytes(st.offset ?? 0) % 4096) out.push({ path: ['steps', i, 'offset'], message: 'must be a multiple of 4096' });
-      if (sizeBytes(st.length) % 4096 || sizeBytes(st.length) === 0) out.push({ path: ['steps', i, 'length'], message: 'must be a non-zero multiple of 4096' });
-      written.add(st.pattern);
-    }
-    for (const f of ['primary', 'standby', 'peer'] as const) {
-      const v = (st as Record<string, unknown>)[f];
-      if (typeof v === 'string' && !names.has(v)) out.push({ path: ['steps', i, f], message: `no VM named "${v}"` });
-    }
-    if (STORE_STEPS.has(st.do) && !s.store) out.push({ path: ['steps', i, 'do'], message: `step "${st.do}" needs an object store: add "store: auto" to the scenario` });
-    if (st.do === 'snapshot-pmem') written.add(st.as);
-    if (st.do === 'check-ha' && st.previous && !written.has(st.previous)) out.push({ path: ['steps', i, 'previous'], message: `no earlier snapshot-pmem named "${st.previous}"` });
-    if ((st.do === 'check-pmem' || st.do === 'check-backing-file') && !written.has(st.pattern)) {
-      out.push({ path: ['steps', i, 'pattern'], message: `pattern "${st.pattern}" is not written by an earlier pmem-write step` });
-    }
-  });
-  return out;
-}
-
 function normalise(s: ScenarioFile, file: string): Scenario {
   return {
     name: s.name, description: s.description, file, seed: s.seed, store: s.store,
-    image: s.image ? { disk: s.image.disk, format: s.image.format ?? 'qcow2' } : undefined,
+    // absolute: the path that was checked, and qemu-img would read a relative backing file
+    // relative to the overlay's directory
+    image: s.image ? { disk: resolveDisk(file, s.image.disk), format: s.image.format ?? 'qcow2' } : undefined,
     steps: s.steps,
     vms: s.vms.map((v) => {
       const memoryMiB = sizeBytes(v.memory) / 2 ** 20;
@@ -182,8 +129,10 @@ function normalise(s: ScenarioFile, file: string): Scenario {
   };
 }
 
-/** Parse and validate scenario text. Throws ScenarioError listing every problem found. */
-export function parseScenario(text: string, file: string): Scenario {
+/** Parse and validate scenario text. Throws ScenarioError listing every problem found: schema
+ *  problems, else every semantic one (see rules.ts). Host files (image.disk) are checked only
+ *  when `opts.checkFile` is given (loadScenario does). */
+export function parseScenario(text: string, file: string, opts: RuleOptions = {}): Scenario {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, merge: true });
   if (doc.errors.length) {
@@ -197,8 +146,9 @@ export function parseScenario(text: string, file: string): Scenario {
       .filter((p) => !seen.has(p.path + p.message) && seen.add(p.path + p.message));
     throw new ScenarioError(file, problems);
   }
-  const sem = semanticProblems(data as ScenarioFile);
-  if (sem.length) throw new ScenarioError(file, sem.map((p) => problem(p.path, p.message)));
+  const sem = semanticProblems(data as ScenarioFile, file, opts).map((p) => problem(p.path, p.message));
+  // in file order (stable: problems of one line keep the order the rules found them in)
+  if (sem.length) throw new ScenarioError(file, sem.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)));
   return normalise(data as ScenarioFile, file);
 }
 
@@ -209,5 +159,17 @@ export async function loadScenario(file: string): Promise<Scenario> {
   } catch (e) {
     throw new ScenarioError(file, [{ path: '', message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }]);
   }
-  return parseScenario(text, file);
+  return parseScenario(text, file, { checkFile: readableFile });
+}
+
+/** What is wrong with a host file the scenario names (undefined: a readable regular file). */
+export function readableFile(path: string): string | undefined {
+  try {
+    if (!statSync(path).isFile()) return 'is not a regular file';
+    accessSync(path, constants.R_OK);
+    return undefined;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable (permission denied)' : `cannot be read (${code ?? (e as Error).message})`;
+  }
 }

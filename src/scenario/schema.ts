@@ -7,6 +7,20 @@ const Size = Type.Union([
   Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?\\s*(B|KiB|MiB|GiB|K|M|G)$', description: 'e.g. 256MiB, 1GiB, 4096B' }),
 ], { description: 'a size: an integer number of bytes or a string like "256MiB"' });
 
+/** Ceilings of the durations a scenario may ask for (the schema enforces them). */
+export const MAX_STEP_TIMEOUT_S = 3600;
+export const MAX_WAIT_MS = 600_000;
+export const MIN_POLL_MS = 50;
+export const MAX_POLL_MS = 60_000;
+/** Largest scenario seed: the same value as MAX_SEED in harness/cli.ts (the bound of --seed), so
+ *  seed+k-1 stays an exact, distinct integer. Kept in step by hand (the CLI does not import it). */
+export const MAX_SEED = 2 ** 31 - 1;
+
+/** A step timeout in seconds: at least 1, at most an hour. */
+const TimeoutS = (description = 's') => Type.Optional(Type.Number({ minimum: 1, maximum: MAX_STEP_TIMEOUT_S, description }));
+/** An expected exit code: what a process can exit with. */
+const ExitCode = (description: string) => Type.Optional(Type.Integer({ minimum: 0, maximum: 255, description }));
+
 const VmName = Type.String({ pattern: '^[a-z][a-z0-9-]{0,30}$', description: 'lower-case name, unique in the scenario' });
 const PatternName = Type.String({ pattern: '^[A-Za-z0-9_-]{1,40}$', description: 'name of a data pattern (generated from the seed)' });
 
@@ -49,7 +63,7 @@ const Vm = Type.Object({
 }, { additionalProperties: false });
 
 const Image = Type.Object({
-  disk: Type.String({ description: 'path to a qcow2/raw image with qemu-guest-agent (used instead of the built image)' }),
+  disk: Type.String({ minLength: 1, description: 'path to a qcow2/raw image with qemu-guest-agent (used instead of the built image); relative to the scenario file\'s directory' }),
   format: Type.Optional(Type.Union([Type.Literal('qcow2'), Type.Literal('raw')])),
 }, { additionalProperties: false });
 
@@ -59,24 +73,24 @@ function step<N extends string, P extends Record<string, TSchema>>(name: N, prop
 }
 
 export const STEPS = [
-  step('boot', { vm: VmName, timeout: Type.Optional(Type.Number({ minimum: 1, description: 's' })) }, 'start the VM and wait for its guest agent'),
+  step('boot', { vm: VmName, timeout: TimeoutS() }, 'start the VM and wait for its guest agent'),
   step('power-cut', { vm: VmName }, 'virsh destroy: the VM stops at once, nothing is flushed'),
   step('exec', {
     vm: VmName, cmd: Type.String({ minLength: 1 }),
     role: Type.Union([Type.Literal('setup'), Type.Literal('check')], { description: 'setup: preparing the run (a wrong exit code is a harness error, verdict error); check: judging the SUT (a wrong exit code is a failed check, verdict fail)' }),
     name: Type.Optional(Type.String({ description: 'name of the resulting check (default: "exec on VM: cmd…")' })),
-    exit: Type.Optional(Type.Integer({ description: 'expected exit code (default 0)' })),
-    timeout: Type.Optional(Type.Number({ minimum: 1, description: 's' })),
+    exit: ExitCode('expected exit code (default 0)'),
+    timeout: TimeoutS(),
   }, 'run a shell command in the guest through the agent; ${seed} is replaced by the run seed'),
   step('spawn', {
     vm: VmName, cmd: Type.String({ minLength: 1 }),
-    log: Type.Optional(Type.String({ description: 'guest file for its output (default /tmp/spawn-<step>.log)' })),
+    log: Type.Optional(Type.String({ pattern: '^/[A-Za-z0-9._/-]+$', description: 'guest file for its output (default /tmp/spawn-<step>.log); an absolute path of letters, digits and . _ - / only, as it goes unquoted into a guest shell command' })),
   }, 'start a shell command in the guest in the background (e.g. a workload to cut power under); ${seed} is replaced'),
   step('host-check', {
     cmd: Type.String({ minLength: 1, description: 'host shell command; ${seed}, ${backing:VM:N} (a snapshot copy of the NVDIMM backing file), ${ctl:VM} (host side of the VM control share) and ${root} are replaced' }),
     name: Type.Optional(Type.String()),
-    exit: Type.Optional(Type.Integer({ description: 'expected exit code (default 0)' })),
-    timeout: Type.Optional(Type.Number({ minimum: 1, description: 's' })),
+    exit: ExitCode('expected exit code (default 0)'),
+    timeout: TimeoutS(),
   }, 'a ground-truth check run on the host (e.g. verify a heap image from the backing file)'),
   step('pmem-write', {
     vm: VmName, pattern: PatternName, length: Size,
@@ -85,34 +99,34 @@ export const STEPS = [
   step('check-pmem', { vm: VmName, pattern: PatternName }, 'the guest reads /dev/pmemN back and it must equal the pattern'),
   step('check-backing-file', { vm: VmName, pattern: PatternName }, 'the host backing file must hold exactly the pattern (ground truth)'),
   step('check-topology', { vm: VmName }, 'domain XML, QEMU command line and guest sysfs agree with the VM spec'),
-  step('sleep', { ms: Type.Integer({ minimum: 0 }) }, 'wait'),
+  step('sleep', { ms: Type.Integer({ minimum: 0, maximum: MAX_WAIT_MS, description: 'ms' }) }, 'wait'),
   // --- PMEM high availability (src/pmem-ha is the system under test; these drive and attack it)
   step('ha-agent', {
     vm: VmName, role: Type.Union([Type.Literal('primary'), Type.Literal('standby')]),
     peer: Type.Optional(VmName),
     chunk: Type.Optional(Size), concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
     pauseAt: Type.Optional(Type.String({ pattern: '^[a-z-]+(:[0-9]+)?$', description: 'block the agent at this protocol phase (see src/pmem-ha/README.md), e.g. after-chunks:3' })),
-    pollMs: Type.Optional(Type.Integer({ minimum: 50 })),
     quiesce: Type.Optional(Type.String({ pattern: '^/[A-Za-z0-9._/-]+$', description: 'primary: guest pid file of the region\'s writers; the agent SIGSTOPs them at the AC-loss notice (and SIGCONTs them if AC comes back), so the save holds the final state' })),
+    pollMs: Type.Optional(Type.Integer({ minimum: MIN_POLL_MS, maximum: MAX_POLL_MS, description: 'ms between the standby\'s store polls (default 1000)' })),
     credentials: Type.Optional(Type.Union([Type.Literal('valid'), Type.Literal('wrong-secret')], { description: 'wrong-secret: hand the agent a bad key (the save must fail clearly)' })),
   }, 'start the PMEM HA agent in a guest and wait until it is ready (primary: peer = the standby VM)'),
   step('ac-loss', {
-    vm: VmName, holdup: Type.Integer({ minimum: 0, description: 'ms of residual power after the notice' }),
+    vm: VmName, holdup: Type.Integer({ minimum: 0, maximum: MAX_WAIT_MS, description: 'ms of residual power after the notice' }),
     cut: Type.Optional(Type.Boolean({ description: 'cut power when the hold-up ends (default true); false = AC cycle, restore it later with ac-restore' })),
   }, 'AC-loss notice through the guest agent, hold-up window, then the power cut'),
   step('ac-restore', { vm: VmName }, 'AC power is back before the cut (AC cycle)'),
   step('power-cut-at', {
-    vm: VmName, phase: Type.String({ pattern: '^[a-z-]+(:[0-9]+)?$' }),
-    timeout: Type.Optional(Type.Number({ minimum: 1, description: 's' })),
+    vm: VmName, phase: Type.String({ pattern: '^[a-z-]+(:[0-9]+)?$', description: 'a pause point of the agent running in the VM, exactly its ha-agent pauseAt' }),
+    timeout: TimeoutS(),
   }, 'cut power exactly when the agent reaches a protocol phase (needs ha-agent pauseAt with that phase)'),
   step('wait-ha', {
     vm: VmName,
     until: Type.Union([Type.Literal('save-ended'), Type.Literal('holds-new'), Type.Literal('settled')], { description: 'save-ended: primary save committed/failed/abandoned; holds-new: standby holds a newer generation; settled: standby idle with no restore running' }),
-    timeout: Type.Optional(Type.Number({ minimum: 1, description: 's' })),
-    settle: Type.Optional(Type.Integer({ minimum: 0, description: 'ms the standby must stay unchanged for "settled" (default 3000)' })),
+    timeout: TimeoutS(),
+    settle: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_WAIT_MS, description: 'ms the standby must stay unchanged for "settled" (default 3000)' })),
   }, 'wait for the HA agent to reach a state (read from its status file on the host side of the control share)'),
   step('store-outage', {
-    ms: Type.Integer({ minimum: 1 }),
+    ms: Type.Integer({ minimum: 1, maximum: MAX_WAIT_MS, description: 'ms' }),
     wait: Type.Optional(Type.Boolean({ description: 'block until the store is back (default false: the run goes on)' })),
   }, 'stop the object store gateway, bring it back after ms'),
   step('corrupt-chunk', {
@@ -125,9 +139,9 @@ export const STEPS = [
   step('holdup-sweep', {
     primary: VmName, standby: VmName,
     fill: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'fraction of the region written with fresh data before each probe (default 0.5)' })),
-    lo: Type.Integer({ minimum: 0, description: 'ms: a hold-up known (or assumed) too short' }),
-    hi: Type.Integer({ minimum: 1, description: 'ms: a hold-up expected to be long enough' }),
-    resolution: Type.Optional(Type.Integer({ minimum: 50, description: 'ms (default 1000)' })),
+    lo: Type.Integer({ minimum: 0, maximum: MAX_WAIT_MS, description: 'ms: a hold-up known (or assumed) too short (below hi)' }),
+    hi: Type.Integer({ minimum: 1, maximum: MAX_WAIT_MS, description: 'ms: a hold-up expected to be long enough' }),
+    resolution: Type.Optional(Type.Integer({ minimum: 50, maximum: MAX_WAIT_MS, description: 'ms (default 1000), at most hi - lo' })),
   }, 'binary search for the shortest hold-up that still gives a committed, restored generation; each probe is a real AC loss + power cut'),
   step('check-ha', {
     primary: VmName, standby: VmName,
@@ -141,7 +155,7 @@ export const StepSchema = Type.Union([...STEPS]);
 export const ScenarioSchema = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 120 }),
   description: Type.Optional(Type.String()),
-  seed: Type.Optional(Type.Integer({ minimum: 0, description: 'base seed; run k uses seed+k-1 (default: random, recorded)' })),
+  seed: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SEED, description: 'base seed; run k uses seed+k-1 (default: random, recorded)' })),
   image: Type.Optional(Image),
   store: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('embedded'), Type.Literal('external'), Type.Literal('testcontainers-minio')], { description: 'object store for the run; auto = FTH_STORE / FTH_S3_ENDPOINT, else embedded Ceph RGW' })),
   vms: Type.Array(Vm, { minItems: 1 }),

@@ -78,6 +78,9 @@ export interface VmSpec {
   vcpus: number;
   /** Guest RAM in MiB (sum of NUMA cells when cells are given) */
   memoryMiB: number;
+  /** libvirt <maxMemory>: RAM + hot-plug memory (NVDIMMs). Default memory + NVDIMMs; when given
+   *  it must be at least that, and above it only with NUMA cells. */
+  maxMemoryMiB?: number;
   numa?: { cells: NumaCell[]; hmat?: HmatEntry[] };
   nvdimms: NvdimmSpec[];
   nics: NicSpec[];
@@ -118,5 +121,8 @@ export function specProblems(s: VmSpec): string[] {
   if (s.nvdimms.length > MEMORY_SLOTS) p.push(`nvdimms: at most ${MEMORY_SLOTS}`);
   // sockaddr_un.sun_path holds 108 bytes with the terminating NUL.
   if (s.agentSocket && Buffer.byteLength(s.agentSocket) > 107) p.push(`agentSocket: ${s.agentSocket} is longer than a unix socket path may be (107 bytes): set FTH_WORK_DIR to a shorter dir`);
+  const minMax = s.memoryMiB + s.nvdimms.reduce((a, n) => a + n.sizeMiB, 0);
+  if (s.maxMemoryMiB !== undefined && s.maxMemoryMiB < minMax) p.push(`maxMemoryMiB: ${s.maxMemoryMiB} is less than memory + NVDIMMs (${minMax} MiB)`);
+  if (s.maxMemoryMiB !== undefined && s.maxMemoryMiB > minMax && !s.numa) p.push('maxMemoryMiB: hot-plug memory needs NUMA cells');
   return p;
 }

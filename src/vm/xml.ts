@@ -51,6 +51,8 @@ function nicNode(n: NicSpec): Node {
 
 export function renderDomainXml(s: VmSpec): string {
   const nvdimmMiB = s.nvdimms.reduce((a, n) => a + n.sizeMiB, 0);
+  // RAM + hot-plug memory; rendered when there is hot-plug memory (NVDIMMs) or room asked for it
+  const maxMemoryMiB = s.maxMemoryMiB ?? s.memoryMiB + nvdimmMiB;
   const os: Node = { type: { '@arch': 'x86_64', '@machine': 'pc', '#': 'hvm' } };
   if (s.boot.kind === 'kernel') {
     os.kernel = s.boot.kernel;
@@ -92,7 +94,7 @@ export function renderDomainXml(s: VmSpec): string {
     '@type': s.accel === 'kvm' ? 'kvm' : 'qemu',
     name: s.name,
     ...(s.description ? { description: s.description } : {}),
-    ...(s.nvdimms.length ? { maxMemory: { '@slots': MEMORY_SLOTS, '@unit': 'KiB', '#': KiB(s.memoryMiB + nvdimmMiB) } } : {}),
+    ...(s.nvdimms.length || maxMemoryMiB > s.memoryMiB ? { maxMemory: { '@slots': MEMORY_SLOTS, '@unit': 'KiB', '#': KiB(maxMemoryMiB) } } : {}),
     memory: { '@unit': 'KiB', '#': KiB(s.memoryMiB) },
     vcpu: { '@placement': 'static', '#': String(s.vcpus) },
     os,

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import { loadScenario, parseScenario, ScenarioError } from '../../src/scenario/load.js';
 import { scenarioJsonSchema } from '../../src/scenario/schema.js';
+
+const yamlFiles = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort().map((f) => join(dir, f));
 
 const VALID = `
 name: t
@@ -38,7 +42,14 @@ describe('scenario files', () => {
     assert.deepEqual(s.vms[0].nvdimms[0], { sizeMiB: 256, node: 1, labelKiB: 0, access: 'shared' });
     assert.deepEqual(s.vms[0].nics, [{ kind: 'user' }]);
   });
-  it('loads every scenario shipped in scenarios/', async () => {
+  it('loads every scenario shipped in scenarios/ and every test fixture', async () => {
+    const files = [...yamlFiles('scenarios'), ...yamlFiles('test/fixtures')];
+    assert.ok(files.length >= 20, `found only ${files.length} files`);
+    const failed: string[] = [];
+    for (const f of files) {
+      try { await loadScenario(f); } catch (e) { failed.push((e as Error).message); }
+    }
+    assert.deepEqual(failed, []);
     const s = await loadScenario('scenarios/smoke.yaml');
     assert.equal(s.name, 'smoke');
     assert.equal(s.vms[0].nvdimms[0].node, 1);
@@ -53,8 +64,10 @@ describe('scenario files', () => {
   it('NUMA cell with no CPUs', () => {
     assert.match(problemsOf(VALID.replace('cpus: [1]', 'cpus: []')), /vms\[0\]\.numa\[1\]\.cpus: must have at least 1 item/);
   });
-  it('NVDIMM larger than maxMemory', () => {
-    assert.match(problemsOf(VALID.replace('vcpus: 2', 'vcpus: 2\n    maxMemory: 1100MiB')), /vms\[0\]\.nvdimms\[0\]\.size: 256 MiB NVDIMM does not fit.*maxMemory 1100 MiB/);
+  it('maxMemory below memory + NVDIMMs; maxMemory above it is kept for the domain', () => {
+    assert.match(problemsOf(VALID.replace('vcpus: 2', 'vcpus: 2\n    maxMemory: 1100MiB')),
+      /^bad\.yaml:6: vms\[0\]\.maxMemory: 1100MiB is less than memory 1024MiB \+ NVDIMMs 256MiB = 1280MiB: make it at least 1280MiB/m);
+    assert.equal(parseScenario(VALID.replace('vcpus: 2', 'vcpus: 2\n    maxMemory: 2GiB'), 'ok.yaml').vms[0].maxMemoryMiB, 2048);
   });
   it('bad size string', () => {
     assert.match(problemsOf(VALID.replace('memory: 1GiB', 'memory: lots')), /vms\[0\]\.memory: must be a size/);

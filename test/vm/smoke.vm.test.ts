@@ -110,7 +110,7 @@ steps:
     const before = await domainNames();
     const r = await cli(['run', f, '--out', join(dir, 'out')]);
     assert.equal(r.exitCode, 2);
-    assert.match(r.stderr, /bad\.yaml:\d+: vms\[0\]\.nvdimms\[0\]\.size: .*maxMemory/);
+    assert.match(r.stderr, /bad\.yaml:\d+: vms\[0\]\.maxMemory: 1100MiB is less than memory 1024MiB \+ NVDIMMs 256MiB = 1280MiB/);
     assert.match(r.stderr, /nothing was started/);
     assert.deepEqual(await domainNames(), before);
     assert.equal(existsSync(join(dir, 'out')), false, 'no results dir for an invalid scenario');

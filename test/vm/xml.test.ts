@@ -49,6 +49,20 @@ describe('domain XML rendering', () => {
     assert.equal(m.target.size['#'], String(256 * 1024));
     assert.equal(m.target.label.size['#'], '128');
   });
+  it('renders maxMemory from maxMemoryMiB when given, memory + NVDIMMs by default', () => {
+    const given = parse(renderDomainXml({ ...base(), maxMemoryMiB: 4096 })).domain;
+    assert.equal(given.maxMemory['#'], String(4096 * 1024));
+    assert.equal(given.maxMemory['@unit'], 'KiB');
+    assert.equal(given.maxMemory['@slots'], '16');
+    assert.equal(given.memory['#'], String(1024 * 1024), 'RAM itself is unchanged');
+    assert.equal(parse(renderDomainXml(base())).domain.maxMemory['#'], String((1024 + 256) * 1024));
+    // no NVDIMMs: no <maxMemory> unless hot-plug room is asked for
+    assert.equal(parse(renderDomainXml({ ...base(), nvdimms: [] })).domain.maxMemory, undefined);
+    assert.equal(parse(renderDomainXml({ ...base(), nvdimms: [], maxMemoryMiB: 1024 })).domain.maxMemory, undefined);
+    assert.equal(parse(renderDomainXml({ ...base(), nvdimms: [], maxMemoryMiB: 2048 })).domain.maxMemory['#'], String(2048 * 1024));
+    assert.deepEqual(specProblems({ ...base(), maxMemoryMiB: 4096 }), []);
+    assert.match(specProblems({ ...base(), maxMemoryMiB: 1100 }).join('\n'), /maxMemoryMiB: 1100 is less than memory \+ NVDIMMs \(1280 MiB\)/);
+  });
   it('uses domain type qemu + cpu maximum under TCG, kvm under KVM, with the CPU mode it is given', () => {
     assert.equal(parse(renderDomainXml(base())).domain['@type'], 'qemu');
     assert.equal(parse(renderDomainXml(base())).domain.cpu['@mode'], 'maximum');
