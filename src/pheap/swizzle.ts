@@ -51,6 +51,8 @@
 import { HeapCorruptError, SwizzleInterruptedError } from './errors.js';
 import type { Heap, SlabInfo } from './heap.js';
 import { SWZ_ACTIVE, SWZ_IDLE, hex } from './layout.js';
+import { ROOT_TYPE_ID } from './registry.js';
+import { isBroken } from '../util/broken-sut.js';
 
 export interface SwizzleHooks {
   /** test hook: simulate a power cut after this many slabs were swizzled in this open */
@@ -235,6 +237,22 @@ interface RunState {
   report: SwizzleReport;
   hooks: SwizzleHooks;
   slabsThisOpen: number;
+  /** FTH_BROKEN_SUT=pheap:skip-swizzle-slab (tests of the checkers only, see brokenSkipSlab) */
+  brokenSkip: boolean;
+}
+
+/**
+ * DELIBERATELY BROKEN variant `pheap:skip-swizzle-slab` (util/broken-sut.ts), selected only
+ * by FTH_BROKEN_SUT, to prove that the checkers catch an unswizzled slab: the slab a pass
+ * leaves as it is while recording it done (relBase := to), so the heap's own bookkeeping (open,
+ * resume, swizzle report) never notices. Deterministic: the first assigned slab, in slab
+ * order, of a non-root type with pointer fields that holds at least one object (so the heap
+ * keeps working, the damage is silent and only a checker can see it); the root's slab only when
+ * no other slab qualifies.
+ */
+function brokenSkipSlab(slabs: SlabInfo[]): SlabInfo | undefined {
+  const holds = (s: SlabInfo) => s.type !== null && s.type.ptrWords.length > 0 && s.used > 0;
+  return slabs.find((s) => holds(s) && s.type!.id !== ROOT_TYPE_ID) ?? slabs.find(holds);
 }
 
 /** Slab data range of a run of slabs, merged when adjacent (they always are in one batch). */
@@ -263,6 +281,7 @@ function runPass(heap: Heap, from: bigint, to: bigint, st: RunState): void {
   const stopAt = st.hooks.stopAfterSlabs;
   const slabs = heap.slabs.filter((s) => s.type !== null);
   const { u32, u64 } = heap;
+  const skip = st.brokenSkip ? brokenSkipSlab(slabs) : undefined;
   let i = 0;
   const stopNow = () => stopAt !== undefined && st.slabsThisOpen >= stopAt;
   while (i < slabs.length && !stopNow()) {
@@ -279,7 +298,7 @@ function runPass(heap: Heap, from: bigint, to: bigint, st: RunState): void {
       }
       if (s.relBase !== from)
         throw new HeapCorruptError('slab-header', `slab ${s.index}: relBase ${hex(s.relBase)} is neither ${hex(from)} nor ${hex(to)}`);
-      swizzleSlab(u32, u64, s, from, fromEnd, to, toEnd);
+      if (s !== skip) swizzleSlab(u32, u64, s, from, fromEnd, to, toEnd);
       batch.push(s);
       bytes += h.slabSize;
       if (stopAt !== undefined && st.slabsThisOpen + batch.length >= stopAt) {
@@ -349,7 +368,7 @@ export function recover(heap: Heap, target: bigint, hooks: SwizzleHooks): Swizzl
   const t0 = now();
   const h0 = heap.header;
   const report = emptyReport(heap.access, heap.path, h0.swzState === SWZ_ACTIVE ? h0.swzFrom : h0.base, target);
-  const st: RunState = { report, hooks, slabsThisOpen: 0 };
+  const st: RunState = { report, hooks, slabsThisOpen: 0, brokenSkip: isBroken('pheap', 'skip-swizzle-slab') };
   const size = BigInt(h0.regionSize);
   try {
     if (h0.swzState === SWZ_ACTIVE) {

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { SwizzleInterruptedError } from '../../src/pheap/errors.js';
 import { Heap } from '../../src/pheap/heap.js';
-import { HEADER_SLOTS, SWZ_ACTIVE, readCurrentHeader } from '../../src/pheap/layout.js';
+import { HEADER_SLOTS, SWZ_ACTIVE, SWZ_IDLE, readCurrentHeader } from '../../src/pheap/layout.js';
+import { BROKEN_ENV } from '../../src/util/broken-sut.js';
 import { nativeStatus, openRegion } from '../../src/pheap/mmap.js';
 import { swizzleSlab } from '../../src/pheap/swizzle.js';
 import { validateHeap } from '../../src/pheap/validate.js';
@@ -201,6 +202,72 @@ describe('pheap swizzle', () => {
     assert.equal(h.base, 0x7600000000000n);
     assertGraph(h);
     h.close();
+  });
+});
+
+describe('pheap swizzle, deliberately broken (FTH_BROKEN_SUT=pheap:skip-swizzle-slab)', () => {
+  const t = tmpDir();
+  after(() => t.cleanup());
+  const saved = process.env[BROKEN_ENV];
+  afterEach(() => {
+    if (saved === undefined) delete process.env[BROKEN_ENV];
+    else process.env[BROKEN_ENV] = saved;
+  });
+  const B1 = 0x7100_0000_0000n;
+  function listHeap(name: string, n = N): string {
+    const f = t.file(name);
+    const h = Heap.create(f, { size: SIZE, slabSize: 4096, types: LIST_TYPES, access: 'file', base: B0 });
+    buildList(h, n);
+    h.close();
+    return f;
+  }
+
+  it('leaves the first non-root slab with pointers unswizzled yet records it done: the open does not notice, validation does', () => {
+    const f = listHeap('broken.img');
+    process.env[BROKEN_ENV] = 'pmem-ha-standby:skip-verify,pheap:skip-swizzle-slab';
+    const h = Heap.open(f, { access: 'file', base: B1 });
+    const r = h.openReport;
+    // The heap's own bookkeeping: every slab swizzled and recorded at the new base, nothing stray.
+    assert.equal(r.slabsSwizzled, h.stats().slabsUsed);
+    assert.equal(r.strayPointers, 0);
+    assert.equal(h.header.swzState, SWZ_IDLE);
+    assert.equal(h.header.base, B1);
+    for (const s of h.slabs) if (s.type) assert.equal(s.relBase, B1, `slab ${s.index} record`);
+    // ... but slab 1 (the first node slab; slab 0 is the root's) still holds B0-relative pointers.
+    const slab1 = h.slabs[1]!;
+    assert.equal(slab1.type?.name, 'node');
+    assert.equal(r.pointersSwizzled, N - (slab1.used - 1), 'slab 1 pointers not moved (its first node is the list tail: null)');
+    const v = validateHeap(h, { maxIssues: 10_000 });
+    assert.equal(v.ok, false);
+    assert.ok(v.issues.every((i) => i.slab === 1 && i.kind === 'outside-heap'), JSON.stringify(v.issues.slice(0, 2)));
+    assert.equal(v.issueCount, slab1.used - 1, 'every non-null pointer of slab 1');
+    h.close();
+  });
+
+  it('falls back to the root slab when it is the only one holding objects with pointers', () => {
+    const g = t.file('root-only.img');
+    const h1 = Heap.create(g, { size: SIZE, slabSize: 4096, types: LIST_TYPES, access: 'file', base: B0 });
+    h1.setRoot(0, h1.root); // root.r0 -> the root itself (an untyped slot)
+    h1.close();
+    process.env[BROKEN_ENV] = 'pheap:skip-swizzle-slab';
+    const h2 = Heap.open(g, { access: 'file', base: B1 });
+    assert.equal(h2.openReport.slabsSwizzled, 1);
+    assert.equal(h2.openReport.pointersSwizzled, 0);
+    const v = validateHeap(h2);
+    assert.deepEqual(v.issues.map((i) => [i.slab, i.field, i.kind]), [[0, 'r0', 'outside-heap']]);
+    h2.close();
+  });
+
+  it('changes nothing without the variable, with another variant, or a look-alike name', () => {
+    for (const value of [undefined, '', 'pheap:skip-swizzle', 'pheap:skip-swizzle-slab-x', 'pmem-ha-standby:skip-verify', 'other:skip-swizzle-slab']) {
+      if (value === undefined) delete process.env[BROKEN_ENV];
+      else process.env[BROKEN_ENV] = value;
+      const f = listHeap(`clean-${String(value)}.img`);
+      const h = Heap.open(f, { access: 'file', base: B1 });
+      assert.equal(h.openReport.pointersSwizzled, N, String(value));
+      assertGraph(h);
+      h.close();
+    }
   });
 });
 
