@@ -2,21 +2,20 @@
 // violated), 2 error (bad input or infrastructure).
 import '../src/util/warnings.js';
 import { holdSecretsFromEnv } from '../src/util/held-secrets.js';
+// Only what every command needs is imported here; the runner, libvirt, the image builder and the
+// store load with the command that uses them (`validate` starts in half the time).
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { buildImage } from '../src/image/build.js';
-import { closeAllLabs } from '../src/lab/lab.js';
 import { holdLifeline } from '../src/lab/lifeline.js';
-import { accelEnvProblems, resolveAccel } from '../src/hosts/accel.js';
+import { accelEnvProblems } from '../src/hosts/accel-rules.js';
 import { BROKEN_ENV, brokenProblems } from '../src/util/broken-sut.js';
-import { scenarioJsonSchema } from '../src/scenario/schema.js';
 import { loadScenario, ScenarioError, type Scenario } from '../src/scenario/load.js';
-import { createProgress } from '../src/report/progress.js';
-import { runScenario, type RunOutcome } from '../src/runner/run.js';
-import { closeHypervisor } from '../src/vm/libvirt.js';
+import type { RunOutcome } from '../src/runner/run.js';
 import { projectRoot } from '../src/util/paths.js';
-import { clean } from './clean.js';
-import { doctor, formatDoctor } from './doctor.js';
 import { join, resolve } from 'node:path';
+
+/** Set by commands that talk to libvirt, so that main() closes the connection. */
+let usedLibvirt = false;
+const libvirt = () => { usedLibvirt = true; return import('../src/vm/libvirt.js'); };
 
 export const EXIT = { pass: 0, fail: 1, error: 2, unknown: 3 } as const;
 /** Seeds stay exact integers and seed+k-1 stays distinct (the random default is below it too). */
@@ -65,6 +64,10 @@ async function runCommand(files: string[], o: RunFlags): Promise<number> {
     err(`ftharness: invalid scenario file(s) or settings, nothing was started:\n${problems.join('\n')}`);
     return EXIT.error;
   }
+  const { createProgress } = await import('../src/report/progress.js');
+  const { runScenario } = await import('../src/runner/run.js');
+  const { closeAllLabs } = await import('../src/lab/lab.js');
+  usedLibvirt = true;
   const progress = createProgress();
   // SIGINT/SIGTERM/SIGHUP or the caller gone: the current run stops its step, tears its lab
   // down and writes results.json ("interrupted"); later runs do not start. Should that take
@@ -110,7 +113,7 @@ async function runCommand(files: string[], o: RunFlags): Promise<number> {
   }
   if (life.cause()) {
     // Abandoned steps may still hold timers: everything they owned is gone, so leave now.
-    await closeHypervisor();
+    await (await libvirt()).closeHypervisor();
     process.exit(life.exitCode());
   }
   return code;
@@ -137,6 +140,8 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output (the accelerator decision with its evidence under "accel")')
     .option('--probe', 'decide the accelerator afresh with a canary boot, ignoring the cached verdict')
     .action(async (o: { json?: boolean; probe?: boolean }) => {
+      const { doctor, formatDoctor } = await import('./doctor.js');
+      await libvirt();
       const { checks, accel } = await doctor({ probe: o.probe, log: err });
       const ready = checks.every((c) => c.ok || !c.required);
       process.stdout.write(o.json ? JSON.stringify({ ready, checks, accel }, null, 2) + '\n' : formatDoctor(checks) + '\n');
@@ -147,6 +152,8 @@ export function buildProgram(): Command {
     .option('--json', 'the decision with its evidence (modes tried, what each did, times)')
     .option('--probe', 'decide afresh with a canary boot, ignoring the cached verdict')
     .action(async (o: { json?: boolean; probe?: boolean }) => {
+      await libvirt();
+      const { resolveAccel } = await import('../src/hosts/accel.js');
       const d = await resolveAccel({ reprobe: o.probe, log: err });
       process.stdout.write(o.json ? JSON.stringify(d, null, 2) + '\n' : `${d.accel} (${d.how}, cpu ${d.cpuMode}): ${d.reason}\n`);
     });
@@ -154,17 +161,26 @@ export function buildProgram(): Command {
   const image = program.command('image').description('guest image built from Debian packages');
   image.command('build').description('build (or reuse from cache) the guest kernel + initramfs')
     .option('--force', 'rebuild even if the cache has it')
-    .action(async (o: { force?: boolean }) => { const img = await buildImage({ force: o.force }); process.stdout.write(`${img.dir}\n`); });
+    .action(async (o: { force?: boolean }) => {
+      const { buildImage } = await import('../src/image/build.js');
+      const img = await buildImage({ force: o.force });
+      process.stdout.write(`${img.dir}\n`);
+    });
 
   program.command('clean').description('remove leftovers of crashed runs (domains, processes, scratch files)')
     .option('--all', 'also remove resources of runs that are still running')
     .action(async (o: { all?: boolean }) => {
+      const { clean } = await import('./clean.js');
+      await libvirt();
       const n = await clean({ all: o.all, log: (l) => process.stdout.write(`${l}\n`) });
       process.stdout.write(n ? `cleaned ${n} leftover(s)\n` : 'nothing to clean\n');
     });
 
   program.command('schema').description('print the scenario JSON Schema (for editors)')
-    .action(() => { process.stdout.write(JSON.stringify(scenarioJsonSchema(), null, 2) + '\n'); });
+    .action(async () => {
+      const { scenarioJsonSchema } = await import('../src/scenario/schema.js');
+      process.stdout.write(JSON.stringify(scenarioJsonSchema(), null, 2) + '\n');
+    });
 
   program.command('validate').description('validate scenario files without running them')
     .argument('<files...>')
@@ -216,7 +232,7 @@ async function main() {
       process.exitCode = EXIT.error;
     }
   } finally {
-    await closeHypervisor();
+    if (usedLibvirt) await (await libvirt()).closeHypervisor();
   }
 }
 

@@ -8,7 +8,7 @@
 //   abort (QEMU or libvirt refused to run the guest) → try the next mode;
 //   hang (QEMU runs, the guest is not ready within the bound) → TCG, stop;
 //   ready → KVM with that mode.
-import { cpuModeLabel, type Accel, type CpuMode } from '../vm/spec.js';
+import { cpuModeLabel, parseCpuMode, type Accel, type CpuMode } from '../vm/spec.js';
 
 export type AccelHow = 'forced' | 'probed' | 'cached';
 
@@ -108,4 +108,17 @@ export function decideAccel(facts: KvmFacts, ladder: CpuMode[], attempts: Attemp
   if (attempts.some((a) => a.outcome === 'hang')) return tcg(`${facts.pvm ? PVM : 'KVM cannot boot our guest'} (${summary(attempts)})`);
   if (attempts.length < ladder.length) throw new Error(`accelerator not decided yet: ${attempts.length} of ${ladder.length} CPU modes tried`);
   return tcg(`${facts.pvm ? `${PVM}: ` : ''}QEMU aborts under KVM in every CPU mode tried (${summary(attempts)})`);
+}
+
+/** Problems with FTH_ACCEL / FTH_CPU_MODE / FTH_CANARY_TIMEOUT_MS, named, for "bad input" errors. */
+export function accelEnvProblems(env = process.env): string[] {
+  const p: string[] = [];
+  if (env.FTH_ACCEL && env.FTH_ACCEL !== 'kvm' && env.FTH_ACCEL !== 'tcg') p.push(`FTH_ACCEL must be kvm or tcg, not "${env.FTH_ACCEL}"`);
+  if (env.FTH_CPU_MODE && (!parseCpuMode(env.FTH_CPU_MODE) || env.FTH_CPU_MODE === 'maximum')) {
+    p.push(`FTH_CPU_MODE must be host-passthrough, host-model or custom:MODEL[,-feature…], not "${env.FTH_CPU_MODE}"`);
+  }
+  if (env.FTH_CANARY_TIMEOUT_MS && !(Number(env.FTH_CANARY_TIMEOUT_MS) >= 1000 && Number(env.FTH_CANARY_TIMEOUT_MS) <= 600_000)) {
+    p.push(`FTH_CANARY_TIMEOUT_MS must be a number of ms from 1000 to 600000, not "${env.FTH_CANARY_TIMEOUT_MS}"`);
+  }
+  return p;
 }

@@ -18,9 +18,11 @@ import { cpuModeLabel, parseCpuMode, type Accel, type CpuMode, type VmSpec } fro
 import { READY_MARKER } from '../vm/vm.js';
 import { parseDomainXml } from '../vm/xml.js';
 import {
-  classifyAttempt, cpuLadder, decideAccel, nextRung, qemuErrorLine, TCG_CPU,
+  accelEnvProblems, classifyAttempt, cpuLadder, decideAccel, nextRung, qemuErrorLine, TCG_CPU,
   type AccelHow, type Attempt, type KvmFacts,
 } from './accel-rules.js';
+
+export { accelEnvProblems };
 
 /** How long a canary may take to be ready under KVM before it counts as hung. Our guest is
  *  ready in about 1–2 s under working KVM (5–7 s even under TCG); 20 s leaves room for a
@@ -49,19 +51,6 @@ export interface AccelDecision {
 }
 
 const accelDir = () => join(stateRoot(), 'accel');
-
-/** Problems with FTH_ACCEL / FTH_CPU_MODE / FTH_CANARY_TIMEOUT_MS, named, for "bad input" errors. */
-export function accelEnvProblems(env = process.env): string[] {
-  const p: string[] = [];
-  if (env.FTH_ACCEL && env.FTH_ACCEL !== 'kvm' && env.FTH_ACCEL !== 'tcg') p.push(`FTH_ACCEL must be kvm or tcg, not "${env.FTH_ACCEL}"`);
-  if (env.FTH_CPU_MODE && (!parseCpuMode(env.FTH_CPU_MODE) || env.FTH_CPU_MODE === 'maximum')) {
-    p.push(`FTH_CPU_MODE must be host-passthrough, host-model or custom:MODEL[,-feature…], not "${env.FTH_CPU_MODE}"`);
-  }
-  if (env.FTH_CANARY_TIMEOUT_MS && !(Number(env.FTH_CANARY_TIMEOUT_MS) >= 1000 && Number(env.FTH_CANARY_TIMEOUT_MS) <= 600_000)) {
-    p.push(`FTH_CANARY_TIMEOUT_MS must be a number of ms from 1000 to 600000, not "${env.FTH_CANARY_TIMEOUT_MS}"`);
-  }
-  return p;
-}
 
 function deviceFacts(): Pick<KvmFacts, 'device' | 'deviceError' | 'pvm'> {
   const pvm = existsSync('/sys/module/kvm_pvm');

@@ -85,9 +85,10 @@ describe('@vm PMEM HA scenarios on real guests', function () {
     assert.equal(ended.outcome, 'failed');
     assert.match(ended.error, /SignatureDoesNotMatch/);
     assert.equal(haCheck(r).valid, true);
-    // The agent got the key through guest-exec's environment: the transcript shows it redacted.
+    // The agent got the (wrong) key in a file on its control share: the guest-exec call carries
+    // only the file's name, never a key.
     const transcript = readFileSync(join(r.dir, 'primary.agent.jsonl'), 'utf8');
-    assert.match(transcript, /FTH_S3_SECRET_ACCESS_KEY=\*\*\*/);
-    assert.doesNotMatch(transcript, /FTH_S3_SECRET_ACCESS_KEY=[^*]/);
+    assert.match(transcript, /"env":\["FTH_S3_CREDENTIALS_FILE=\/run\/fthctl\/credentials.json"\]/);
+    assert.doesNotMatch(transcript, /SECRET_ACCESS_KEY|ACCESS_KEY_ID/);
   });
 });
