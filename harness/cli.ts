@@ -1,15 +1,17 @@
 // `ftharness` command line. Exit codes everywhere: 0 pass/ok, 1 fail (an invariant was
-// violated), 2 error (bad input or infrastructure).
+// violated), 2 error (bad input or infrastructure), 3 unknown (a checker could not decide).
 import '../src/util/warnings.js';
 import { holdSecretsFromEnv } from '../src/util/held-secrets.js';
 // Only what every command needs is imported here; the runner, libvirt, the image builder and the
 // store load with the command that uses them (`validate` starts in half the time).
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { holdLifeline } from '../src/lab/lifeline.js';
-import { accelEnvProblems } from '../src/hosts/accel-rules.js';
-import { BROKEN_ENV, brokenProblems } from '../src/util/broken-sut.js';
-import { loadScenario, ScenarioError, type Scenario } from '../src/scenario/load.js';
+import { randomInt } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { loadScenario } from '../src/scenario/load.js';
 import type { RunOutcome } from '../src/runner/run.js';
+import type { Schedule, ScheduleSpec } from '../src/runner/schedule.js';
+import type { RunResult } from '../src/results/types.js';
+import { loadAll, openSession } from './session.js';
 import { projectRoot } from '../src/util/paths.js';
 import { join, resolve } from 'node:path';
 
@@ -48,46 +50,55 @@ export function overallExit(outcomes: { result: { verdict: string } }[]): number
 }
 const verdictOfExit = (code: number) => (['pass', 'fail', 'error', 'unknown'] as const)[code] ?? 'error';
 
-interface RunFlags { runs: number; seed?: number; out: string; json?: boolean; keep?: boolean; report?: string | boolean }
+interface RunFlags { runs: number; seed?: number; out: string; json?: boolean; keep?: boolean; report?: string | boolean; schedule?: 'random'; replay?: string; shrink?: boolean; shrinkRuns: number }
+
+interface Shrunk { schedule: Schedule; dir?: string; runs: number }
 
 async function runCommand(files: string[], o: RunFlags): Promise<number> {
   // Validate every file before starting anything.
-  const scenarios: Scenario[] = [];
-  const problems: string[] = [];
-  for (const f of files) {
-    try { scenarios.push(await loadScenario(f)); } catch (e) {
-      if (e instanceof ScenarioError) problems.push(e.message); else throw e;
-    }
+  const { scenarios, problems } = await loadAll(files);
+  const { drawSchedule } = await import('../src/runner/schedule.js');
+  let replayed: { schedule: Schedule; seed: number; scenario: string } | undefined;
+  if (o.schedule && o.replay) problems.push('--schedule and --replay: give one (a replay uses the schedule the run drew)');
+  if (o.schedule) for (const s of scenarios) if (!s.schedule) problems.push(`${s.file}: --schedule random needs a \`schedule:\` section (which faults may be drawn)`);
+  if (o.replay) {
+    const r = await readFile(join(o.replay, 'results.json'), 'utf8').then((t) => JSON.parse(t) as RunResult).catch((e: Error) => { problems.push(`--replay ${o.replay}: no readable results.json (${e.message})`); return undefined; });
+    if (r && !r.schedule) problems.push(`--replay ${o.replay}: that run fired no generated schedule`);
+    else if (r) replayed = { schedule: r.schedule as Schedule, seed: r.seed, scenario: r.scenario.name };
+    if (replayed && (scenarios.length !== 1 || scenarios[0]?.name !== replayed.scenario)) problems.push(`--replay ${o.replay}: give the one scenario file that run was of (${replayed.scenario})`);
   }
-  problems.push(...accelEnvProblems(), ...brokenProblems(process.env[BROKEN_ENV]));
   if (problems.length) {
     err(`ftharness: invalid scenario file(s) or settings, nothing was started:\n${problems.join('\n')}`);
     return EXIT.error;
   }
-  const { createProgress } = await import('../src/report/progress.js');
-  const { runScenario } = await import('../src/runner/run.js');
-  const { closeAllLabs } = await import('../src/lab/lab.js');
   usedLibvirt = true;
-  const progress = createProgress();
-  // SIGINT/SIGTERM/SIGHUP or the caller gone: the current run stops its step, tears its lab
-  // down and writes results.json ("interrupted"); later runs do not start. Should that take
-  // too long, the hard stop closes every lab and store and exits anyway (well within 15 s).
-  const life = holdLifeline({
-    onStop: (_cause, detail) => { progress.close(); err(`ftharness: ${detail}: stopping and cleaning up`); },
-    onHardStop: async () => {
-      await Promise.allSettled([closeAllLabs(err), import('../src/store/rgw.js').then((m) => m.stopAllEmbeddedStores())]);
-    },
-  });
+  const session = await openSession(err);
   const outcomes: RunOutcome[] = [];
+  const shrunk = new Map<string, Shrunk>();
   try {
     for (const s of scenarios) {
-      for (let k = 1; k <= o.runs && !life.signal.aborted; k++) {
-        const seed = o.seed !== undefined ? o.seed + k - 1 : s.seed !== undefined ? s.seed + k - 1 : undefined;
-        outcomes.push(await runScenario(s, { runIndex: k, runs: o.runs, seed, outRoot: o.out, keep: o.keep, progress, log: err, signal: life.signal }));
+      for (let k = 1; k <= o.runs && !session.stopped(); k++) {
+        let seed = o.seed !== undefined ? o.seed + k - 1 : replayed ? replayed.seed : s.seed !== undefined ? s.seed + k - 1 : undefined;
+        // A drawn schedule needs its seed now (it is the run's seed, recorded with it).
+        if (o.schedule && seed === undefined) seed = randomInt(MAX_SEED);
+        const schedule = replayed?.schedule ? { ...replayed.schedule, outcome: undefined } : o.schedule ? drawSchedule(s.schedule as ScheduleSpec, seed!) : undefined;
+        const base = { runIndex: k, runs: o.runs, seed, outRoot: o.out, keep: o.keep };
+        const out = await session.run(s, { ...base, schedule });
+        outcomes.push(out);
+        if (out.result.verdict === 'fail' && schedule?.faults.length && o.shrink !== false && !session.stopped()) {
+          const { shrinkSchedule } = await import('../src/runner/shrink.js');
+          const r = await shrinkSchedule(schedule, async (cand) => {
+            const c = await session.run(s, { ...base, schedule: cand });
+            return { failed: c.result.verdict === 'fail', dir: c.dir };
+          }, { maxRuns: o.shrinkRuns, log: err });
+          const found: Shrunk = { schedule: r.schedule, dir: r.dir ?? out.dir, runs: r.tried.length };
+          shrunk.set(out.dir, found);
+          await writeFile(join(out.dir, 'shrunk.json'), JSON.stringify({ ...found, tried: r.tried }, null, 2) + '\n');
+        }
       }
     }
   } finally {
-    life.release();
+    session.close();
   }
   let reportPath: string | undefined;
   if (o.report !== false) {
@@ -105,16 +116,23 @@ async function runCommand(files: string[], o: RunFlags): Promise<number> {
       runs: outcomes.map(({ result: r, dir }) => ({
         scenario: r.scenario.name, runIndex: r.runIndex, seed: r.seed, verdict: r.verdict, reason: r.reason,
         dir: resolve(dir), metrics: r.metrics, dimensions: r.dimensions,
+        ...(r.schedule ? { schedule: r.schedule } : {}), ...(shrunk.has(dir) ? { shrunk: shrunk.get(dir) } : {}),
       })),
     }, null, 2) + '\n');
   } else {
-    for (const { result: r, dir } of outcomes) process.stdout.write(`${r.verdict.toUpperCase().padEnd(7)} ${r.scenario.name} run ${r.runIndex}/${r.runs} seed ${r.seed}: ${r.reason}\n      ${dir}\n`);
+    const { describe } = await import('../src/runner/shrink.js');
+    for (const { result: r, dir } of outcomes) {
+      process.stdout.write(`${r.verdict.toUpperCase().padEnd(7)} ${r.scenario.name} run ${r.runIndex}/${r.runs} seed ${r.seed}: ${r.reason}\n      ${dir}\n`);
+      if (r.schedule) process.stdout.write(`      schedule: ${describe(r.schedule as Schedule)}\n`);
+      const sh = shrunk.get(dir);
+      if (sh) process.stdout.write(`      shrunk (${sh.runs} runs) to: ${describe(sh.schedule)}\n      ${sh.dir}\n`);
+    }
     if (reportPath) process.stdout.write(`report: ${resolve(reportPath)}\n`);
   }
-  if (life.cause()) {
+  if (session.stopped()) {
     // Abandoned steps may still hold timers: everything they owned is gone, so leave now.
     await (await libvirt()).closeHypervisor();
-    process.exit(life.exitCode());
+    process.exit(session.exitCode());
   }
   return code;
 }
@@ -134,7 +152,24 @@ export function buildProgram(): Command {
     .option('--keep', 'leave VMs and scratch files for debugging (remove later with `ftharness clean --all`)')
     .option('--report <file>', 'write the HTML report here (default <out>/index.html)')
     .option('--no-report', 'do not write the HTML report')
+    .addOption(new Option('--schedule <how>', 'draw each run\'s faults from the scenario\'s `schedule:` section, seeded by the run seed').choices(['random']))
+    .option('--replay <run-dir>', 'fire exactly the schedule that run drew (same seed unless --seed)')
+    .option('--no-shrink', 'do not shrink the schedule of a run that fails')
+    .addOption(new Option('--shrink-runs <n>', 'at most this many runs to shrink one failing schedule').argParser(positiveInt('shrink-runs')).default(6))
     .action(async (files: string[], o: RunFlags) => { process.exitCode = await runCommand(files, o); });
+
+  program.command('soak').description('draw fault schedules for the scenarios until the budget is spent; report coverage and violations (shrunk); exit 1 if any')
+    .argument('<files...>', 'scenario files with a `schedule:` section')
+    .requiredOption('--budget <duration>', 'how long, e.g. 2h, 90m, 600s')
+    .addOption(new Option('--seed <n>', 'first seed (each run uses the next)').argParser(positiveInt('seed')))
+    .option('--out <dir>', 'results root', join(projectRoot(), 'reports', 'soak'))
+    .option('--json', 'print the JSON summary (runs, violations, errors, coverage) on stdout')
+    .addOption(new Option('--shrink-runs <n>', 'at most this many runs to shrink one violation').argParser(positiveInt('shrink-runs')).default(6))
+    .action(async (files: string[], o: { budget: string; seed?: number; out: string; json?: boolean; shrinkRuns: number }) => {
+      const { soakCommand } = await import('./soak.js');
+      usedLibvirt = true;
+      process.exitCode = await soakCommand(files, o, err);
+    });
 
   program.command('doctor').description('check the host prerequisites and show the accelerator decision; exit 0 only when ready')
     .option('--json', 'machine-readable output (the accelerator decision with its evidence under "accel")')
@@ -203,6 +238,24 @@ export function buildProgram(): Command {
       const r = await reportCommand({ inputs, out: o.out, junit: o.junit, trend: o.trend, history: o.history });
       for (const p of r.problems) err(`skipped ${p.file}: ${p.error}`);
       process.stdout.write([r.htmlPath, r.junitPath, r.trendPath].filter(Boolean).join('\n') + '\n');
+    });
+
+  program.command('check').description('judge stored runs again from their evidence, without VMs; exit as run')
+    .argument('<dirs...>', 'run dirs (each with results.json and evidence/)')
+    .option('--json', 'JSON: per run the verdict, the one the run gave, and every check')
+    .action(async (dirs: string[], o: { json?: boolean }) => {
+      const { rejudge } = await import('./check.js');
+      const all = [];
+      for (const d of dirs) all.push(await rejudge(d));
+      const code = overallExit(all.map((r) => ({ result: { verdict: r.verdict } })));
+      if (o.json) process.stdout.write(JSON.stringify({ verdict: verdictOfExit(code), exitCode: code, runs: all }, null, 2) + '\n');
+      else {
+        for (const r of all) {
+          process.stdout.write(`${r.verdict.toUpperCase().padEnd(7)} ${r.scenario}: ${r.reason}${r.verdict !== r.was ? ` (the run said ${r.was})` : ''}\n      ${r.dir}\n`);
+          for (const c of r.checks) if (c.valid !== c.was) process.stdout.write(`      changed: ${c.name}: ${c.was} → ${c.valid}: ${c.message}\n`);
+        }
+      }
+      process.exitCode = code;
     });
 
   program.command('compare').description('A/B comparison of two result sets (permutation test per metric)')

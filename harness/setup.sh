@@ -82,6 +82,8 @@ fi
 
 # --- 4. compile ---------------------------------------------------------------------------
 say "compiling TypeScript"
+# From clean: a source that was moved or removed must not leave its old output (or test) behind.
+rm -rf dist
 npx tsc -p tsconfig.json
 
 # --- 5. guest image ----------------------------------------------------------------------

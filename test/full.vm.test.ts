@@ -32,6 +32,17 @@ describe('@vm @full every shipped scenario on real guests', function () {
     });
   }
 
+  it('soak finds a planted bug (a standby that restores without verifying) and shrinks it to at most 2 faults', async () => {
+    const t0 = Date.now();
+    const r = await cli(['soak', 'scenarios/pmem-ha-random.yaml', '--budget', '8m', '--seed', '1', '--out', tmpDir(), '--json'], { env: { FTH_BROKEN_SUT: 'pmem-ha-standby:skip-verify' } });
+    walls.push(`soak pmem-ha-random [pmem-ha-standby:skip-verify] 8 min budget: exit ${r.exitCode} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    assert.equal(r.exitCode, 1, r.all);
+    const sum = JSON.parse(r.stdout);
+    assert.ok(sum.violations.length >= 1);
+    assert.ok(sum.silentCorruptions >= 1, 'the planted bug is a silent corruption');
+    for (const v of sum.violations) assert.ok(v.shrunk && v.shrunk.schedule.faults.length <= 2, JSON.stringify(v.shrunk));
+  });
+
   it('pmem-ha-writer with a primary that does not quiesce (FTH_BROKEN_SUT) fails', async () => {
     const res = await runOne('scenarios/pmem-ha-writer.yaml', { FTH_BROKEN_SUT: 'pmem-ha-primary:no-quiesce' });
     assert.equal(res.verdict, 'fail', res.reason);

@@ -11,7 +11,7 @@ import { openBenchLab } from './lab.js';
 import { controlDir, GUEST_MOUNTS } from '../../src/runner/plan.js';
 import { FAST_BOOT_ARGS } from '../../src/image/kernel-args.js';
 import { handCredentials, openRunStore } from '../../src/runner/store.js';
-import { patternBytes } from '../../src/runner/patterns.js';
+import { patternBytes } from '../../src/shared/patterns.js';
 import { closeHypervisor } from '../../src/vm/libvirt.js';
 import { projectRoot } from '../../src/util/paths.js';
 import { mkdir } from 'node:fs/promises';

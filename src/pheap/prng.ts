@@ -1,6 +1,6 @@
 // Deterministic PRNG and hashes for the workload: the checker recomputes the expected graph
 // from the seed alone, so every random choice must come from here, never from Math.random.
-import { mulberry32 } from '../util/prng.js';
+import { mulberry32 } from '../shared/prng.js';
 
 export { mulberry32 };
 

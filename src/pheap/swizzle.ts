@@ -52,7 +52,7 @@ import { HeapCorruptError, SwizzleInterruptedError } from './errors.js';
 import type { Heap, SlabInfo } from './heap.js';
 import { SWZ_ACTIVE, SWZ_IDLE, hex } from './layout.js';
 import { ROOT_TYPE_ID } from './registry.js';
-import { isBroken } from '../util/broken-sut.js';
+import { isBroken } from '../shared/broken-sut.js';
 
 export interface SwizzleHooks {
   /** test hook: simulate a power cut after this many slabs were swizzled in this open */
@@ -242,7 +242,7 @@ interface RunState {
 }
 
 /**
- * DELIBERATELY BROKEN variant `pheap:skip-swizzle-slab` (util/broken-sut.ts), selected only
+ * DELIBERATELY BROKEN variant `pheap:skip-swizzle-slab` (shared/broken-sut.ts), selected only
  * by FTH_BROKEN_SUT, to prove that the checkers catch an unswizzled slab: the slab a pass
  * leaves as it is while recording it done (relBase := to), so the heap's own bookkeeping (open,
  * resume, swizzle report) never notices. Deterministic: the first assigned slab, in slab

@@ -8,8 +8,8 @@
 // configuration, 1 on an unexpected crash.
 
 import { Command, InvalidArgumentError } from 'commander';
-import { parseSize } from '../results/conventions.js';
-import { redact } from '../util/redact.js';
+import { parseSize } from '../shared/size.js';
+import { redact } from '../shared/redact.js';
 import { DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY } from './chunks.js';
 import { parsePauseAt, type PauseAt } from './pause.js';
 import { PrimaryAgent } from './primary.js';

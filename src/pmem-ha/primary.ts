@@ -7,7 +7,7 @@
 // abandoned: in-flight uploads are aborted, no manifest is written, writers resume, and the
 // orphan chunks of that generation are deleted best-effort in the background.
 
-import { isBroken } from '../util/broken-sut.js';
+import { isBroken } from '../shared/broken-sut.js';
 import { AgentBase, type ActionEvent, type StatusCommon } from './agent-base.js';
 import { listGenerations } from './restore.js';
 import { deleteUncommitted, saveRegion, type SaveEvent, type SaveOptions, type SaveProgress, type SaveOutcome, type SaveResult } from './save.js';

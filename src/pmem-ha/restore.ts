@@ -5,7 +5,7 @@
 // (chunk writes are idempotent). A generation that fails verification is refused with the reason
 // and never written; the next older committed generation (still newer than what we hold) is tried.
 
-import { isBroken } from '../util/broken-sut.js';
+import { isBroken } from '../shared/broken-sut.js';
 import { open, mkdtemp, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openRegion, runPool, DEFAULT_CONCURRENCY } from './chunks.js';

@@ -4,7 +4,7 @@
 // the link is cut). Either path only triggers a check; what is restored is decided from the
 // store alone, after verifying the manifest and every chunk.
 
-import { isBroken } from '../util/broken-sut.js';
+import { isBroken } from '../shared/broken-sut.js';
 import { AgentBase, type ActionEvent, type StatusCommon } from './agent-base.js';
 import { Journal, type JournalRead, type JournalRecord } from './journal.js';
 import { manifestKey } from './layout.js';

@@ -9,8 +9,8 @@
 // If-None-Match) are final at once: retrying cannot fix them and the hold-up budget is short.
 
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { S3OpError, describeS3Error, makeS3Client, s3ErrorCode, s3ErrorStatus, type S3Connection, type S3Target } from '../store/s3.js';
-import { registerSecret } from '../util/redact.js';
+import { S3OpError, describeS3Error, makeS3Client, s3ErrorCode, s3ErrorStatus, type S3Connection, type S3Target } from '../shared/s3.js';
+import { registerSecret } from '../shared/redact.js';
 
 export { S3OpError };
 

@@ -10,7 +10,7 @@ import type { RunResult } from '../results/types.js';
 import { countVerdicts, type Counts } from './model.js';
 import { esc, verdictBadge, type HtmlSection } from './page.js';
 import { fmtNum, mean } from './stats.js';
-import { mulberry32 } from '../util/prng.js';
+import { mulberry32 } from '../shared/prng.js';
 
 export type MetricVerdict = 'better' | 'worse' | 'no-change' | 'insufficient' | 'changed';
 

@@ -3,7 +3,7 @@
 // look hung. Elsewhere (CI logs, files): plain timestamped lines, one per event, because
 // carriage returns make a mess of logs. Everything printed goes through redact().
 
-import { redact } from '../util/redact.js';
+import { redact } from '../shared/redact.js';
 import type { Verdict } from '../results/types.js';
 
 export interface ProgressStream {

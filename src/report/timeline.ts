@@ -115,7 +115,7 @@ export function renderTimeline(run: RunResult): string {
   // Fault intervals: shaded band over all lanes, label above.
   run.faults.forEach((f, i) => {
     const x0 = x(f.start), x1 = x(f.end ?? endT);
-    const c = faultColour(f.kind);
+    const c = esc(f.colour ?? faultColour(f.kind));
     const title = esc(faultSummary(f, endT));
     parts.push(`<g class="fault" data-kind="${esc(f.kind)}"><title>${title}</title>`);
     parts.push(`<rect x="${x0.toFixed(1)}" y="${lanesTop}" width="${Math.max(x1 - x0, 2).toFixed(1)}" height="${lanesH}" fill="${c}" fill-opacity="0.16" stroke="${c}" stroke-opacity="0.7"${f.end === undefined ? ' stroke-dasharray="4 3"' : ''}/>`);
@@ -151,7 +151,7 @@ export function renderTimeline(run: RunResult): string {
   const note = allOps.length > ops.length ? `<div class="hint">Timeline shows the first ${ops.length} of ${allOps.length} operations.</div>` : '';
   const legend = `<div class="hint">Bars: operation from invoke to completion — <span style="color:${OP_COLOUR.ok}">■ ok</span> <span style="color:${OP_COLOUR.fail}">■ fail</span> <span style="color:${OP_COLOUR.info}">■ info/unknown outcome</span> <span style="color:#999">■ never completed</span>; shaded bands: fault active (dashed: never healed). Hover for details.</div>`;
   const faultList = run.faults.length
-    ? `<ul class="small faults">${run.faults.map((f) => `<li><span style="color:${faultColour(f.kind)}">■</span> ${esc(faultSummary(f, endT))}</li>`).join('')}</ul>`
+    ? `<ul class="small faults">${run.faults.map((f) => `<li><span style="color:${esc(f.colour ?? faultColour(f.kind))}">■</span> ${esc(faultSummary(f, endT))}</li>`).join('')}</ul>`
     : '<div class="hint">No faults were injected in this run.</div>';
   return `<svg class="timeline" viewBox="0 0 ${W} ${H}" xmlns="http://www.w3.org/2000/svg" role="img" aria-label="timeline">${parts.join('')}</svg>${note}${legend}${faultList}`;
 }

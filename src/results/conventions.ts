@@ -16,6 +16,8 @@
 // Labels: a metric name may carry labels in Prometheus style, `name{key=value,key2=value2}`;
 // each labelled name is its own metric (its own n/mean/min/max and A/B comparison).
 
+import { bytesFactor, parseSize } from '../shared/size.js';
+export { bytesFactor, parseSize };
 import type { Metric, RunResult } from './types.js';
 
 export type MetricRole = 'rto' | 'rpo' | 'holdup' | 'numa' | 'perf';
@@ -70,29 +72,10 @@ export function isUnsupported(m: Metric): boolean {
 }
 
 const TIME_TO_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, sec: 1000, min: 60000 };
-const SIZE_TO_BYTES: Record<string, number> = {
-  b: 1, byte: 1, bytes: 1,
-  k: 1024, kib: 1024, kb: 1000, m: 1024 ** 2, mib: 1024 ** 2, mb: 1e6,
-  g: 1024 ** 3, gib: 1024 ** 3, gb: 1e9, t: 1024 ** 4, tib: 1024 ** 4, tb: 1e12,
-};
-
 /** Factor that turns a value in `unit` into ms, or undefined if it is not a time unit. */
 export function msFactor(unit: string): number | undefined {
   return TIME_TO_MS[unit.trim()];
 }
-/** Factor that turns a value in `unit` into bytes, or undefined if it is not a size unit. */
-export function bytesFactor(unit: string): number | undefined {
-  return SIZE_TO_BYTES[unit.trim().toLowerCase()];
-}
-
-/** QEMU size syntax: bare number = bytes, suffix K/M/G/T (binary) or KiB/MiB/... ; kB/MB decimal. */
-export function parseSize(text: string): number | undefined {
-  const m = /^\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*$/.exec(text);
-  if (!m) return undefined;
-  const f = m[2] === '' ? 1 : bytesFactor(m[2]);
-  return f === undefined ? undefined : Number(m[1]) * f;
-}
-
 /** Values of a metric converted to the role's canonical unit (ms for time, bytes for sizes). */
 export function canonicalValues(m: Metric, kind: 'time' | 'size'): number[] | undefined {
   const f = kind === 'time' ? msFactor(m.unit) : bytesFactor(m.unit);

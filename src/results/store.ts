@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { redact } from '../util/redact.js';
+import { redact } from '../shared/redact.js';
 import type { RunResult } from './types.js';
 
 export const RESULTS_FILE = 'results.json';

@@ -66,6 +66,8 @@ export interface FaultRecord {
   start: number;
   end?: number;
   params?: Record<string, unknown>;
+  /** timeline colour the fault kind asked for (default: derived from the kind) */
+  colour?: string;
 }
 
 /** Result of one checker: valid true|false|'unknown' with the evidence it read. */
@@ -74,6 +76,8 @@ export interface CheckResult {
   valid: true | false | 'unknown';
   message: string;
   evidence?: Record<string, unknown>;
+  /** the checker and its persisted input (relative to the run dir): `ftharness check` re-judges */
+  judge?: { checker: string; input: string };
 }
 
 export interface RunResult {
@@ -91,6 +95,10 @@ export interface RunResult {
   /** One line: why this verdict (the first failed check, the error, or the first check that
    *  could not decide). */
   reason: string;
+  /** the harness error (or interrupt) that ended the run, if any: re-judging keeps it */
+  error?: string;
+  /** the generated fault schedule this run fired (replay it with `ftharness run --replay <dir>`) */
+  schedule?: { seed: number; window: number; faults: { kind: string; vm?: string; at?: number; when?: string; ms?: number }[]; outcome?: { kind: string; fired: boolean; at?: number; note?: string }[] };
   checks: CheckResult[];
   metrics: Metrics;
   dimensions: Dimensions;

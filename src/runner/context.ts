@@ -1,13 +1,17 @@
-// What one run's steps share: the scenario, seed, lab, history, results dir, metrics, checks.
+// What one run's steps share: the scenario, seed, lab, history, results dir, metrics, checks,
+// the nemesis (every fault), ground truth taken at power cuts, and one slice per SUT.
 import type { GuestImage } from '../image/build.js';
 import type { Lab } from '../lab/lab.js';
 import type { Progress } from '../report/progress.js';
-import type { CheckResult, FaultRecord, Metrics } from '../results/types.js';
+import type { CheckResult, Metrics } from '../results/types.js';
 import type { Scenario } from '../scenario/load.js';
-import type { VmSpec } from '../vm/spec.js';
 import type { StoreHandle } from '../store/config.js';
-import type { Step, StepKind } from '../scenario/schema.js';
+import type { SutPlugin } from '../sut/api.js';
+import type { VmSpec } from '../vm/spec.js';
+import type { Evidence } from './evidence.js';
 import type { History } from './history.js';
+import type { Nemesis } from './nemesis.js';
+import type { Schedule } from './schedule.js';
 
 export interface WrittenPattern { vm: string; nvdimm: number; offset: number; bytes: Buffer; sha256: string }
 
@@ -22,19 +26,24 @@ export interface RunContext {
   metrics: Metrics;
   checks: CheckResult[];
   patterns: Map<string, WrittenPattern>;
-  /** power-cut faults still open (VM off), closed by the next boot */
-  openFaults: Map<string, FaultRecord>;
+  /** NVDIMM backing-file contents right after each VM's last power cut, by "vm:nvdimm" */
+  cuts: Map<string, Buffer>;
+  /** contents remembered by snapshot-pmem, by name */
+  snapshots: Map<string, Buffer>;
+  nemesis: Nemesis;
+  /** judge inputs persisted in the results dir, for `ftharness check` */
+  evidence: Evidence;
+  /** aborts when the run must stop (signal, caller gone, deadline) */
+  signal: AbortSignal;
   progress?: Progress;
   guestKernel?: string;
   log: (line: string) => void;
   /** the run's object store, when the scenario has `store` */
   store?: RunStore;
-  /** HA agents started in this run, by VM */
-  ha: Map<string, { role: 'primary' | 'standby'; prefix: string }>;
-  /** backing-file contents remembered by snapshot-pmem and by power cuts (key: name or "cut:<vm>") */
-  snapshots: Map<string, Buffer>;
-  /** background fault work (e.g. a store outage healing later) awaited before the run ends */
-  pending: Promise<unknown>[];
+  /** each SUT's own per-run state (SutPlugin.slice) */
+  slices: Map<string, unknown>;
+  /** the fault schedule drawn for this run (fired by the `schedule` step) */
+  schedule?: Schedule;
 }
 
 export interface RunStore extends StoreHandle {
@@ -43,8 +52,11 @@ export interface RunStore extends StoreHandle {
   guestEndpoint: string;
 }
 
-export type StepExec<K extends StepKind> = (ctx: RunContext, step: Extract<Step, { do: K }>) => Promise<void>;
-export type StepRegistry = { [K in StepKind]: StepExec<K> };
+/** A SUT's slice of the run context, created on first use. */
+export function sliceOf<T>(ctx: RunContext, sut: SutPlugin<T>): T {
+  if (!ctx.slices.has(sut.name)) ctx.slices.set(sut.name, sut.slice?.());
+  return ctx.slices.get(sut.name) as T;
+}
 
 export function addMetric(ctx: RunContext, name: string, unit: string, value: number, description?: string): void {
   const m = (ctx.metrics[name] ??= { unit, values: [], ...(description ? { description } : {}) });

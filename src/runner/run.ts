@@ -12,10 +12,14 @@ import { createRunDir, redactResult, writeRunResult } from '../results/store.js'
 import { writeRunReport } from '../report/commands.js';
 import type { Dimensions, RunResult } from '../results/types.js';
 import { addCheck } from './context.js';
+import { Evidence } from './evidence.js';
+import { Nemesis } from './nemesis.js';
+import type { Schedule } from './schedule.js';
+import { DEFAULT_DEADLINE_S } from '../scenario/schema.js';
 import { SutDeadline, verdictOf } from './outcomes.js';
-import { BROKEN_ENV } from '../util/broken-sut.js';
+import { BROKEN_ENV } from '../shared/broken-sut.js';
 import type { Scenario } from '../scenario/load.js';
-import { redact } from '../util/redact.js';
+import { redact } from '../shared/redact.js';
 import { hostVersions } from '../vm/libvirt.js';
 import { resolveAccel, type AccelDecision } from '../hosts/accel.js';
 import { Interrupted, raceAbort } from '../util/abort.js';
@@ -42,6 +46,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** The accelerator decision; default: resolveAccel() (forced, cached or probed now). */
   accel?: AccelDecision;
+  /** A drawn (or replayed) fault schedule for the scenario's `schedule` step. */
+  schedule?: Schedule;
 }
 
 export interface RunOutcome { result: RunResult; dir: string }
@@ -82,7 +88,13 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
   let lab: Lab | undefined;
   let image: GuestImage | undefined;
   o.progress?.start(s.name, o.runIndex, o.runs);
-  const abortable = <T>(p: Promise<T>) => raceAbort(p, o.signal);
+  // The run stops when its caller says so, or when its own deadline passes.
+  const deadlineS = s.deadline ?? DEFAULT_DEADLINE_S;
+  const deadline = new AbortController();
+  const deadlineTimer = setTimeout(() => deadline.abort(`deadline: the run took longer than its ${deadlineS} s`), deadlineS * 1000);
+  deadlineTimer.unref();
+  const signal = o.signal ? AbortSignal.any([o.signal, deadline.signal]) : deadline.signal;
+  const abortable = <T>(p: Promise<T>) => raceAbort(p, signal);
   try {
     image = s.image ? undefined : await findImage();
     if (!s.image && !image) throw new Error('no guest image: run `ftharness image build` (or harness/setup.sh)');
@@ -94,11 +106,14 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
     o.onLab?.(lab);
     history.add('info', 'harness', 'run-start', { runId: lab.runId, seed, accel: accel.accel, cpuMode: accel.cpuMode, accelChosen: accel.how, accelReason: accel.reason });
     const planned = await planVms(s, lab, image, { accel: accel.accel, cpu: accel.cpu }, dir);
-    ctx = {
+    const c: RunContext = {
       scenario: s, seed, lab, history, dir, image, specs: new Map(planned.map((p) => [p.key, p.spec])),
-      metrics: {}, checks: [], patterns: new Map(), openFaults: new Map(), progress: o.progress, log,
-      ha: new Map(), snapshots: new Map(), pending: [],
+      metrics: {}, checks: [], patterns: new Map(), cuts: new Map(), snapshots: new Map(),
+      nemesis: undefined as unknown as Nemesis, evidence: new Evidence(dir), signal, progress: o.progress, log, slices: new Map(),
+      schedule: o.schedule,
     };
+    c.nemesis = new Nemesis(c);
+    ctx = c;
     if (s.store) {
       o.progress?.step('starting the object store');
       // Recorded as backend, endpoint and bucket only: the handle holds the credentials.
@@ -118,21 +133,23 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
     }
     for (const [i, step] of s.steps.entries()) {
       o.progress?.step(`${i + 1}/${s.steps.length} ${describeStep(step)}`);
-      await abortable(runStep(ctx, step));
+      await abortable(runStep(c, step));
     }
     // Background fault work (a cut at the end of a hold-up, a store coming back) belongs to the run.
-    await abortable(Promise.all(ctx.pending));
+    await abortable(c.nemesis.settle());
   } catch (e) {
     if (e instanceof SutDeadline && ctx) {
       // The SUT missed a deadline: a finding about the SUT (fail), not a harness error.
       addCheck(ctx, e.toCheck());
     } else {
-      error = redact((e as Error).message);
+      error = redact(e instanceof Interrupted && deadline.signal.aborted ? String(deadline.signal.reason) : (e as Error).message);
       history.add('info', 'harness', e instanceof Interrupted ? 'interrupted' : 'error', { error });
     }
   } finally {
-    // After an error nobody awaits the background work any more; it must not crash the process.
-    for (const p of ctx?.pending ?? []) p.catch(() => undefined);
+    clearTimeout(deadlineTimer);
+    // Every fault still open is healed (a store brought back, a link up), on error and interrupt too.
+    const unhealed = ctx ? await ctx.nemesis.healAll() : [];
+    if (unhealed.length) error = [error, ...unhealed].filter(Boolean).join('; ');
     if (lab) {
       // Artefacts before teardown: the live XML and agent transcripts exist only now.
       for (const [key, vm] of lab.vms) {
@@ -161,7 +178,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
     scenario: { name: s.name, file: s.file, description: s.description },
     runId: lab?.runId ?? 'not-started', runIndex: o.runIndex, runs: o.runs, seed,
     startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - startedAt.getTime(),
-    verdict, reason,
+    verdict, reason, ...(error ? { error } : {}), ...(o.schedule ? { schedule: o.schedule } : {}),
     checks: ctx?.checks ?? [], metrics: ctx?.metrics ?? {},
     dimensions: { ...(await dimensions(ctx, accel, image)), ...(ctx?.store ? { store: ctx.store.backend } : {}) },
     history: history.events, faults: history.faults, artefacts,

@@ -1,20 +1,26 @@
-// Step executors, one per scenario step kind. A step that cannot be carried out throws
-// (→ verdict error); a step that observes a violated invariant records a failed check (→ fail).
-import { checkBackingFile } from '../checkers/backing-file.js';
-import { checkTopology } from '../checkers/topology.js';
-import type { Step, StepKind } from '../scenario/schema.js';
-import { powerCut } from '../faults/power.js';
-import { sizeBytes } from '../scenario/load.js';
-import { addCheck, addMetric, type RunContext, type StepExec, type StepRegistry } from './context.js';
-import { HA_STEPS } from './ha-steps.js';
-import { bootVm } from './boot.js';
-import { patternBytes, sha256 } from './patterns.js';
-import { controlDir, GUEST_MOUNTS } from './plan.js';
-import { copyFile, rm, writeFile } from 'node:fs/promises';
-import { execa } from 'execa';
-import { projectRoot } from '../util/paths.js';
+// The step interpreter: the core steps, `parallel` groups, and the steps SUT plugins bring
+// (looked up in the registry, never by name). A step that cannot be carried out throws (→ verdict
+// error); one that finds a violation records a failed check (→ fail); checks that can be judged
+// again go through ctx.evidence.
+import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { brokenEnv } from '../util/broken-sut.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import { digest } from '../checkers/digest.js';
+import { qemuCommandLine, readGuestTopology } from '../checkers/topology.js';
+import { linkCut, linkRestore } from '../faults/network.js';
+import { powerCut } from '../faults/power.js';
+import { storeOutage } from '../faults/store.js';
+import type { CoreStep, ParallelStep, Step } from '../scenario/schema.js';
+import { brokenEnv } from '../shared/broken-sut.js';
+import { patternBytes, sha256 } from '../shared/patterns.js';
+import { sizeBytes } from '../shared/size.js';
+import { sutStep } from '../sut/registry.js';
+import { projectRoot } from '../util/paths.js';
+import { bootVm } from './boot.js';
+import { addCheck, addMetric, sliceOf, type RunContext } from './context.js';
+import { controlDir, GUEST_MOUNTS } from './plan.js';
+import { runSchedule } from './schedule.js';
 
 const BLOCK = 4096;
 /** Keep the end of long output (where results and errors are) without cutting its last line,
@@ -24,10 +30,12 @@ function tail(text: string, max = 4000): string {
   const lastLine = text.trimEnd().split('\n').at(-1) ?? '';
   return lastLine.length >= max ? lastLine : text.slice(-max);
 }
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const spec = (ctx: RunContext, vm: string) => ctx.specs.get(vm)!;
+const lastJson = (out: string) => { try { return JSON.parse(out.trim().split('\n').filter((l) => l.startsWith('{')).at(-1) ?? ''); } catch { return undefined; } };
 
-const CORE_STEPS: Omit<StepRegistry, keyof typeof HA_STEPS> = {
+type Core<K extends CoreStep['do']> = (ctx: RunContext, s: Extract<CoreStep, { do: K }>) => Promise<void>;
+
+const CORE_STEPS: { [K in CoreStep['do']]: Core<K> } = {
   async boot(ctx, s) {
     await bootVm(ctx, s.vm, s.timeout);
   },
@@ -49,11 +57,10 @@ const CORE_STEPS: Omit<StepRegistry, keyof typeof HA_STEPS> = {
       if (r.exitCode !== want) throw new Error(`setup step "${s.name ?? s.cmd.slice(0, 60)}" on ${s.vm}: exit ${r.exitCode}, expected ${want}: ${(r.stderr || r.stdout).trim().slice(0, 300)}`);
       return;
     }
-    addCheck(ctx, {
-      name: s.name ?? `exec on ${s.vm}: ${s.cmd.slice(0, 60)}`, valid: r.exitCode === want,
-      message: r.exitCode === want ? `exit ${r.exitCode}` : `exit ${r.exitCode}, expected ${want}: ${(r.stderr || r.stdout).trim().slice(0, 300)}`,
-      evidence: r,
-    });
+    addCheck(ctx, await ctx.evidence.judge('core/exit', {
+      name: s.name ?? `exec on ${s.vm}: ${s.cmd.slice(0, 60)}`, where: `guest ${s.vm}`, exitCode: r.exitCode, expected: want,
+      output: r.stderr || r.stdout, json: lastJson(r.stdout),
+    }));
   },
 
   async spawn(ctx, s) {
@@ -77,18 +84,13 @@ const CORE_STEPS: Omit<StepRegistry, keyof typeof HA_STEPS> = {
       cmd = cmd.replace(m[0], snap);
     }
     const r = await ctx.history.op('checker', 'host-check', { cmd }, async () => {
-      const res = await execa('sh', ['-c', cmd], { reject: false, timeout: (s.timeout ?? 120) * 1000, all: true });
+      const res = await execa('sh', ['-c', cmd], { reject: false, timeout: (s.timeout ?? 120) * 1000, all: true, cancelSignal: ctx.signal });
       return { exitCode: res.exitCode ?? -1, output: tail(String(res.all ?? '')) };
     });
     await Promise.all(snapshots.map((f) => rm(f, { force: true })));
-    const want = s.exit ?? 0;
-    let evidence: Record<string, unknown> = { cmd, exitCode: r.exitCode, output: r.output };
-    try { evidence = { ...evidence, json: JSON.parse(r.output.trim().split('\n').filter((l) => l.startsWith('{')).at(-1) ?? '') }; } catch { /* not JSON */ }
-    addCheck(ctx, {
-      name: s.name ?? `host check: ${s.cmd.slice(0, 60)}`, valid: r.exitCode === want,
-      message: r.exitCode === want ? `exit ${r.exitCode}` : `exit ${r.exitCode}, expected ${want}: ${r.output.trim().slice(-300)}`,
-      evidence,
-    });
+    addCheck(ctx, await ctx.evidence.judge('core/exit', {
+      name: s.name ?? `host check: ${s.cmd.slice(0, 60)}`, where: 'host', exitCode: r.exitCode, expected: s.exit ?? 0, output: r.output, json: lastJson(r.output),
+    }));
   },
 
   async 'pmem-write'(ctx, s) {
@@ -116,12 +118,9 @@ const CORE_STEPS: Omit<StepRegistry, keyof typeof HA_STEPS> = {
     const dev = `/dev/nvdimm${p.nvdimm}`;
     const out = await ctx.history.op(s.vm, 'pmem-read', { pattern: s.pattern, dev }, () =>
       vm.agent.sh(`dd if=${dev} bs=${BLOCK} skip=${p.offset / BLOCK} count=${p.bytes.length / BLOCK} iflag=direct 2>/dev/null | sha256sum`));
-    const got = out.trim().split(/\s+/)[0];
-    addCheck(ctx, {
-      name: `guest reads ${s.pattern} from ${dev} on ${s.vm}`, valid: got === p.sha256,
-      message: got === p.sha256 ? 'sha256 matches the pattern' : `sha256 ${got} read in the guest, pattern is ${p.sha256}`,
-      evidence: { dev, offset: p.offset, length: p.bytes.length, expected: p.sha256, actual: got },
-    });
+    addCheck(ctx, await ctx.evidence.judge('core/read-back', {
+      name: `guest reads ${s.pattern} from ${dev} on ${s.vm}`, dev, offset: p.offset, length: p.bytes.length, expected: p.sha256, actual: out.trim().split(/\s+/)[0],
+    }));
   },
 
   async 'check-backing-file'(ctx, s) {
@@ -129,29 +128,66 @@ const CORE_STEPS: Omit<StepRegistry, keyof typeof HA_STEPS> = {
     const file = spec(ctx, s.vm).nvdimms[p.nvdimm].backingFile;
     // The named pattern must be there; other patterns written to this NVDIMM may be too, and
     // nothing else may be non-zero.
-    const regions = [...ctx.patterns.entries()]
+    const writes = [...ctx.patterns.entries()]
       .filter(([name, w]) => name === s.pattern || (w.vm === s.vm && w.nvdimm === p.nvdimm))
-      .map(([name, w]) => ({ name, offset: w.offset, bytes: w.bytes }));
-    addCheck(ctx, await checkBackingFile(file, regions, true));
+      .map(([name, w]) => ({ name, offset: w.offset, length: w.bytes.length, seed: ctx.seed }));
+    addCheck(ctx, await ctx.evidence.judge('core/backing-file', { label: file, digest: digest(await readFile(file)), writes, restZero: true }));
   },
 
   async 'check-topology'(ctx, s) {
     const vm = ctx.lab.vm(s.vm);
-    addCheck(ctx, await checkTopology(s.vm, spec(ctx, s.vm), await vm.liveXml(), vm.agent));
+    const sides = { liveXml: await vm.liveXml(), cmdline: await qemuCommandLine(spec(ctx, s.vm).name), guest: await readGuestTopology(vm.agent) };
+    addCheck(ctx, await ctx.evidence.judge('core/topology', { label: s.vm, spec: spec(ctx, s.vm), sides }));
   },
 
-  async sleep(_ctx, s) {
-    await sleep(s.ms);
+  async 'snapshot-pmem'(ctx, s) {
+    const nv = ctx.specs.get(s.vm)!.nvdimms[s.nvdimm ?? 0];
+    ctx.snapshots.set(s.as, await readFile(nv.backingFile));
+  },
+
+  async 'store-outage'(ctx, s) {
+    const back = storeOutage(ctx, s.ms);
+    if (s.wait) await back;
+    else ctx.nemesis.track(back);
+  },
+
+  async 'net-cut'(ctx, s) { await linkCut(ctx, s.vm, s.nic); },
+  async 'net-restore'(ctx, s) { await linkRestore(ctx, s.vm, s.nic); },
+
+  async sleep(ctx, s) {
+    await sleep(s.ms, undefined, { signal: ctx.signal });
+  },
+
+  async schedule(ctx) {
+    if (!ctx.schedule) {
+      ctx.history.add('info', 'nemesis', 'schedule', { faults: [], note: 'no schedule drawn: run with --schedule random or --replay' });
+      return;
+    }
+    await runSchedule(ctx, ctx.schedule);
   },
 };
 
-export const STEP_EXECUTORS: StepRegistry = { ...CORE_STEPS, ...HA_STEPS };
-
 export function describeStep(s: Step): string {
-  return 'vm' in s ? `${s.do} ${s.vm}` : s.do;
+  if (s.do === 'parallel') return `parallel: ${(s as ParallelStep).parallel.map(describeStep).join(' + ')}`;
+  const plug = sutStep(s.do);
+  if (plug?.def.describe) return plug.def.describe(s);
+  return 'vm' in s && typeof s.vm === 'string' ? `${s.do} ${s.vm}` : s.do;
 }
 
+/** Run one step: core, a parallel group (all at once; the first failure is the group's once all
+ *  have ended), or a SUT plugin's. */
 export async function runStep(ctx: RunContext, s: Step): Promise<void> {
-  const exec = STEP_EXECUTORS[s.do] as StepExec<StepKind>;
-  await exec(ctx, s as never);
+  if (s.do === 'parallel') {
+    const group = s as ParallelStep;
+    ctx.history.add('info', 'harness', 'parallel', { steps: group.parallel.map(describeStep) });
+    const ends = await Promise.allSettled(group.parallel.map((inner) => runStep(ctx, inner)));
+    const failed = ends.find((e): e is PromiseRejectedResult => e.status === 'rejected');
+    if (failed) throw failed.reason;
+    return;
+  }
+  const plug = sutStep(s.do);
+  if (plug) return plug.def.run(ctx, s, sliceOf(ctx, plug.sut));
+  const core = CORE_STEPS[s.do as CoreStep['do']] as Core<CoreStep['do']> | undefined;
+  if (!core) throw new Error(`no executor for step "${s.do}"`);
+  await core(ctx, s as CoreStep);
 }

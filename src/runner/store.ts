@@ -1,12 +1,12 @@
 // The run's object store: chosen from the scenario's `store` and the environment, a bucket of
 // its own, stopped (or its objects removed) when the run closes.
 import { openStore, storeConfigFromEnv, type StoreConfig } from '../store/config.js';
-import { deleteBucket, ensureBucket, makeS3Client } from '../store/s3.js';
+import { deleteBucket, ensureBucket, makeS3Client } from '../shared/s3.js';
 import type { Lab } from '../lab/lab.js';
 import { chmod, writeFile } from 'node:fs/promises';
 import { withHeldSecrets } from '../util/held-secrets.js';
 import { join } from 'node:path';
-import type { S3Connection } from '../store/s3.js';
+import type { S3Connection } from '../shared/s3.js';
 import type { RunStore } from './context.js';
 
 function configFor(kind: 'auto' | 'embedded' | 'external' | 'testcontainers-minio'): StoreConfig {

@@ -5,10 +5,13 @@ import { readFile } from 'node:fs/promises';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { scenarioJsonSchema, type ScenarioFile, type Step, type VmFile } from './schema.js';
+// Every SUT registers its steps before the first scenario is read (the list is src/suts.ts).
+import '../suts.js';
+import { registryVersion } from '../sut/registry.js';
 import { resolveDisk, semanticProblems, type RuleOptions } from './rules.js';
-import { sizeBytes } from './size.js';
+import { sizeBytes } from '../shared/size.js';
 
-export { sizeBytes } from './size.js';
+export { sizeBytes } from '../shared/size.js';
 export type { RuleOptions } from './rules.js';
 
 export interface Problem { path: string; message: string; line?: number }
@@ -39,13 +42,40 @@ export interface Scenario {
   seed?: number;
   image?: { disk: string; format: 'qcow2' | 'raw' };
   store?: 'auto' | 'embedded' | 'external' | 'testcontainers-minio';
+  /** s the whole run may take */
+  deadline?: number;
   vms: VmN[];
   steps: Step[];
+  /** what a generated fault schedule may draw (src/runner/schedule.ts), as the file gave it */
+  schedule?: unknown;
 }
 
 // verbose: errors carry the offending value and its schema (for "got …" and the field's description)
-const ajv = new Ajv({ allErrors: true, discriminator: true, strict: false, verbose: true });
-const validate = ajv.compile(scenarioJsonSchema());
+// Compiled on first use, after the SUT plugins registered their steps (again if one more does).
+let compiled: { v: number; fn: ReturnType<Ajv['compile']> } | undefined;
+const validate = (data: unknown) => {
+  if (compiled?.v !== registryVersion()) {
+    const ajv = new Ajv({ allErrors: true, discriminator: true, strict: false, verbose: true });
+    compiled = { v: registryVersion(), fn: ajv.compile(scenarioJsonSchema()) };
+  }
+  return compiled.fn(data);
+};
+const validateErrors = () => compiled?.fn.errors;
+
+/** `- parallel: [...]` is the file's form of `{ do: parallel, parallel: [...] }` (one discriminator
+ *  for every step kind); the field path stays the same. */
+function normaliseParallel(data: unknown): void {
+  const steps = (data as { steps?: unknown })?.steps;
+  if (!Array.isArray(steps)) return;
+  for (const st of steps) {
+    if (st && typeof st === 'object' && !Array.isArray(st) && 'parallel' in st && !('do' in st)) {
+      const o = st as Record<string, unknown>;
+      const rest = { ...o };
+      for (const k of Object.keys(o)) delete o[k];
+      Object.assign(o, { do: 'parallel', ...rest });
+    }
+  }
+}
 
 function pathOf(instancePath: string): (string | number)[] {
   return instancePath.split('/').slice(1).map((s) => (/^\d+$/.test(s) ? Number(s) : s.replace(/~1/g, '/').replace(/~0/g, '~')));
@@ -107,11 +137,11 @@ function simplify(errors: ErrorObject[]): ErrorObject[] {
 
 function normalise(s: ScenarioFile, file: string): Scenario {
   return {
-    name: s.name, description: s.description, file, seed: s.seed, store: s.store,
+    name: s.name, description: s.description, file, seed: s.seed, store: s.store, deadline: s.deadline, schedule: s.schedule,
     // absolute: the path that was checked, and qemu-img would read a relative backing file
     // relative to the overlay's directory
     image: s.image ? { disk: resolveDisk(file, s.image.disk), format: s.image.format ?? 'qcow2' } : undefined,
-    steps: s.steps,
+    steps: s.steps as Step[],
     vms: s.vms.map((v) => {
       const memoryMiB = sizeBytes(v.memory) / 2 ** 20;
       const nvdimms = (v.nvdimms ?? []).map((n) => ({
@@ -139,10 +169,11 @@ export function parseScenario(text: string, file: string, opts: RuleOptions = {}
     throw new ScenarioError(file, doc.errors.map((e) => ({ path: '', message: `YAML: ${e.message.split('\n')[0]}`, line: e.linePos?.[0].line })));
   }
   const data = doc.toJS();
+  normaliseParallel(data);
   const problem = (path: (string | number)[], message: string): Problem => ({ path: pretty(path), message, line: lineOf(doc, lc, path) });
   if (!validate(data)) {
     const seen = new Set<string>();
-    const problems = simplify(validate.errors ?? []).map(ajvProblem).map((p) => problem(p.path, p.message))
+    const problems = simplify(validateErrors() ?? []).map(ajvProblem).map((p) => problem(p.path, p.message))
       .filter((p) => !seen.has(p.path + p.message) && seen.add(p.path + p.message));
     throw new ScenarioError(file, problems);
   }

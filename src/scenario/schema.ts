@@ -1,8 +1,10 @@
-// Scenario file schema (v1). TypeBox gives the JSON Schema (exported for editors by
+// Scenario file schema (v1): the core (VMs, core steps, parallel groups) and the steps each SUT
+// plugin brings (SutPlugin.steps). TypeBox gives the JSON Schema (exported for editors by
 // `ftharness schema`) and the TypeScript types from one definition; ajv validates.
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { suts } from '../sut/registry.js';
 
-const Size = Type.Union([
+export const Size = Type.Union([
   Type.Integer({ minimum: 0, description: 'bytes' }),
   Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?\\s*(B|KiB|MiB|GiB|K|M|G)$', description: 'e.g. 256MiB, 1GiB, 4096B' }),
 ], { description: 'a size: an integer number of bytes or a string like "256MiB"' });
@@ -17,12 +19,12 @@ export const MAX_POLL_MS = 60_000;
 export const MAX_SEED = 2 ** 31 - 1;
 
 /** A step timeout in seconds: at least 1, at most an hour. */
-const TimeoutS = (description = 's') => Type.Optional(Type.Number({ minimum: 1, maximum: MAX_STEP_TIMEOUT_S, description }));
+export const TimeoutS = (description = 's') => Type.Optional(Type.Number({ minimum: 1, maximum: MAX_STEP_TIMEOUT_S, description }));
 /** An expected exit code: what a process can exit with. */
 const ExitCode = (description: string) => Type.Optional(Type.Integer({ minimum: 0, maximum: 255, description }));
 
-const VmName = Type.String({ pattern: '^[a-z][a-z0-9-]{0,30}$', description: 'lower-case name, unique in the scenario' });
-const PatternName = Type.String({ pattern: '^[A-Za-z0-9_-]{1,40}$', description: 'name of a data pattern (generated from the seed)' });
+export const VmName = Type.String({ pattern: '^[a-z][a-z0-9-]{0,30}$', description: 'lower-case name, unique in the scenario' });
+export const PatternName = Type.String({ pattern: '^[A-Za-z0-9_-]{1,40}$', description: 'name of a data pattern (generated from the seed)' });
 
 const NumaCell = Type.Object({
   cpus: Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1, description: 'vCPU ids in this cell' }),
@@ -67,8 +69,8 @@ const Image = Type.Object({
   format: Type.Optional(Type.Union([Type.Literal('qcow2'), Type.Literal('raw')])),
 }, { additionalProperties: false });
 
-/** One step kind; `do` is the discriminator. */
-function step<N extends string, P extends Record<string, TSchema>>(name: N, props: P, description: string) {
+/** One step kind; `do` is the discriminator (SUT plugins build theirs with it too). */
+export function step<N extends string, P extends Record<string, TSchema>>(name: N, props: P, description: string) {
   return Type.Object({ do: Type.Literal(name), ...props }, { additionalProperties: false, description });
 }
 
@@ -100,78 +102,68 @@ export const STEPS = [
   step('check-backing-file', { vm: VmName, pattern: PatternName }, 'the host backing file must hold exactly the pattern (ground truth)'),
   step('check-topology', { vm: VmName }, 'domain XML, QEMU command line and guest sysfs agree with the VM spec'),
   step('sleep', { ms: Type.Integer({ minimum: 0, maximum: MAX_WAIT_MS, description: 'ms' }) }, 'wait'),
-  // --- PMEM high availability (src/pmem-ha is the system under test; these drive and attack it)
-  step('ha-agent', {
-    vm: VmName, role: Type.Union([Type.Literal('primary'), Type.Literal('standby')]),
-    peer: Type.Optional(VmName),
-    chunk: Type.Optional(Size), concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
-    pauseAt: Type.Optional(Type.String({ pattern: '^[a-z-]+(:[0-9]+)?$', description: 'block the agent at this protocol phase (see src/pmem-ha/README.md), e.g. after-chunks:3' })),
-    quiesce: Type.Optional(Type.String({ pattern: '^/[A-Za-z0-9._/-]+$', description: 'primary: guest pid file of the region\'s writers; the agent SIGSTOPs them at the AC-loss notice (and SIGCONTs them if AC comes back), so the save holds the final state' })),
-    pollMs: Type.Optional(Type.Integer({ minimum: MIN_POLL_MS, maximum: MAX_POLL_MS, description: 'ms between the standby\'s store polls (default 1000)' })),
-    credentials: Type.Optional(Type.Union([Type.Literal('valid'), Type.Literal('wrong-secret')], { description: 'wrong-secret: hand the agent a bad key (the save must fail clearly)' })),
-  }, 'start the PMEM HA agent in a guest and wait until it is ready (primary: peer = the standby VM)'),
-  step('ac-loss', {
-    vm: VmName, holdup: Type.Integer({ minimum: 0, maximum: MAX_WAIT_MS, description: 'ms of residual power after the notice' }),
-    cut: Type.Optional(Type.Boolean({ description: 'cut power when the hold-up ends (default true); false = AC cycle, restore it later with ac-restore' })),
-  }, 'AC-loss notice through the guest agent, hold-up window, then the power cut'),
-  step('ac-restore', { vm: VmName }, 'AC power is back before the cut (AC cycle)'),
-  step('power-cut-at', {
-    vm: VmName, phase: Type.String({ pattern: '^[a-z-]+(:[0-9]+)?$', description: 'a pause point of the agent running in the VM, exactly its ha-agent pauseAt' }),
-    timeout: TimeoutS(),
-  }, 'cut power exactly when the agent reaches a protocol phase (needs ha-agent pauseAt with that phase)'),
-  step('wait-ha', {
-    vm: VmName,
-    until: Type.Union([Type.Literal('save-ended'), Type.Literal('holds-new'), Type.Literal('settled')], { description: 'save-ended: primary save committed/failed/abandoned; holds-new: standby holds a newer generation; settled: standby idle with no restore running' }),
-    timeout: TimeoutS(),
-    settle: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_WAIT_MS, description: 'ms the standby must stay unchanged for "settled" (default 3000)' })),
-  }, 'wait for the HA agent to reach a state (read from its status file on the host side of the control share)'),
   step('store-outage', {
     ms: Type.Integer({ minimum: 1, maximum: MAX_WAIT_MS, description: 'ms' }),
     wait: Type.Optional(Type.Boolean({ description: 'block until the store is back (default false: the run goes on)' })),
   }, 'stop the object store gateway, bring it back after ms'),
-  step('corrupt-chunk', {
-    mode: Type.Union([Type.Literal('bitflip'), Type.Literal('delete')]),
-    chunk: Type.Optional(Type.Integer({ minimum: 0, description: 'chunk index (default: the first stored chunk)' })),
-  }, 'damage a stored chunk of the newest committed generation'),
   step('net-cut', { vm: VmName, nic: Type.Union([Type.Literal('link'), Type.Literal('user'), Type.Literal('all')]) }, "take a VM's NIC(s) down"),
   step('net-restore', { vm: VmName, nic: Type.Union([Type.Literal('link'), Type.Literal('user'), Type.Literal('all')]) }, 'bring NICs back'),
   step('snapshot-pmem', { vm: VmName, as: PatternName, nvdimm: Type.Optional(Type.Integer({ minimum: 0 })) }, "remember the NVDIMM's current backing-file content (e.g. the standby's before a fault)"),
-  step('holdup-sweep', {
-    primary: VmName, standby: VmName,
-    fill: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'fraction of the region written with fresh data before each probe (default 0.5)' })),
-    lo: Type.Integer({ minimum: 0, maximum: MAX_WAIT_MS, description: 'ms: a hold-up known (or assumed) too short (below hi)' }),
-    hi: Type.Integer({ minimum: 1, maximum: MAX_WAIT_MS, description: 'ms: a hold-up expected to be long enough' }),
-    resolution: Type.Optional(Type.Integer({ minimum: 50, maximum: MAX_WAIT_MS, description: 'ms (default 1000), at most hi - lo' })),
-  }, 'binary search for the shortest hold-up that still gives a committed, restored generation; each probe is a real AC loss + power cut'),
-  step('check-ha', {
-    primary: VmName, standby: VmName,
-    expect: Type.Union([Type.Literal('restored'), Type.Literal('previous')], { description: 'restored: standby holds the primary PMEM byte for byte; previous: standby kept its previous content (or an older intact generation) because the save could not be trusted' }),
-    previous: Type.Optional(PatternName),
-  }, "ground truth: primary's backing file at the cut vs standby's backing file, against the store's committed generations"),
+  step('schedule', {}, 'fire this run\'s drawn fault schedule (`run --schedule random`, or `--replay`): its faults start from here, at their times or SUT phases; done when all are over (without a drawn schedule: nothing)'),
 ] as const;
 
-export const StepSchema = Type.Union([...STEPS]);
+/** Steps that run at once: `- parallel: [ {do: boot, vm: a}, {do: boot, vm: b} ]` (the loader
+ *  writes it as `{do: parallel, parallel: [...]}`); each on its own VMs, no nesting. */
+function parallelStep(inner: TSchema[]) {
+  return step('parallel', { parallel: Type.Array(Type.Union(inner), { minItems: 2, maxItems: 16 }) }, 'run these steps at once (boot two VMs together, a workload while faults fire); done when all are; a step of it that fails fails the group');
+}
 
-export const ScenarioSchema = Type.Object({
+/** Ceiling of a whole run (the scenario's `deadline`, seconds). */
+export const MAX_DEADLINE_S = 6 * 3600;
+export const DEFAULT_DEADLINE_S = 3600;
+
+const scenarioProps = <T extends TSchema>(steps: T) => ({
   name: Type.String({ minLength: 1, maxLength: 120 }),
   description: Type.Optional(Type.String()),
   seed: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SEED, description: 'base seed; run k uses seed+k-1 (default: random, recorded)' })),
+  deadline: Type.Optional(Type.Integer({ minimum: 10, maximum: MAX_DEADLINE_S, description: `s the whole run may take (default ${DEFAULT_DEADLINE_S}); past it the run stops with an error` })),
   image: Type.Optional(Image),
   store: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('embedded'), Type.Literal('external'), Type.Literal('testcontainers-minio')], { description: 'object store for the run; auto = FTH_STORE / FTH_S3_ENDPOINT, else embedded Ceph RGW' })),
   vms: Type.Array(Vm, { minItems: 1 }),
-  steps: Type.Array(StepSchema, { minItems: 1 }),
-}, { additionalProperties: false, $id: 'https://ftharness.dev/schema/scenario-v1.json', title: 'ftharness scenario (v1)' });
+  steps: Type.Array(steps, { minItems: 1 }),
+  schedule: Type.Optional(Type.Unknown({ description: 'faults a generated schedule may draw (`ftharness run --schedule random`, see README)' })),
+});
+const OPTS = { additionalProperties: false, $id: 'https://ftharness.dev/schema/scenario-v1.json', title: 'ftharness scenario (v1)' } as const;
 
-export type ScenarioFile = Static<typeof ScenarioSchema>;
+/** The scenario schema with the steps of every registered SUT. */
+export function scenarioSchema() {
+  const core = new Set<string>([...STEPS.map((x) => x.properties.do.const), 'parallel']);
+  for (const p of suts()) for (const k of Object.keys(p.steps)) if (core.has(k)) throw new Error(`SUT "${p.name}": step "${k}" is a core step`);
+  const inner = [...STEPS, ...suts().flatMap((p) => Object.values(p.steps).map((d) => d.schema))];
+  return Type.Object(scenarioProps(Type.Union([...inner, parallelStep(inner)])), OPTS);
+}
+
+const CoreStepSchema = Type.Union([...STEPS]);
+export type CoreStep = Static<typeof CoreStepSchema>;
+/** A step a SUT plugin contributes: its own types live in its plugin. */
+export interface SutStepData { do: string; [field: string]: unknown }
+export interface ParallelStep { do: 'parallel'; parallel: Step[] }
+export type Step = CoreStep | ParallelStep | SutStepData;
+export type StepKind = string;
+
+const ScenarioTypes = Type.Object(scenarioProps(Type.Unsafe<Step>(Type.Object({}))), OPTS);
+export type ScenarioFile = Static<typeof ScenarioTypes>;
 export type VmFile = Static<typeof Vm>;
-export type Step = Static<typeof StepSchema>;
-export type StepKind = Step['do'];
 
-/** JSON Schema for editors; the step list carries an ajv/OpenAPI discriminator on `do`. */
+/** JSON Schema for editors; step lists carry an ajv/OpenAPI discriminator on `do`. */
 export function scenarioJsonSchema(): Record<string, unknown> {
-  const s = JSON.parse(JSON.stringify(ScenarioSchema)) as Record<string, any>;
-  const items = s.properties.steps.items;
-  s.properties.steps.items = { type: 'object', required: ['do'], discriminator: { propertyName: 'do' }, oneOf: items.anyOf };
+  const s = JSON.parse(JSON.stringify(scenarioSchema())) as Record<string, any>;
+  const discriminated = (items: { anyOf: unknown[] }) => ({ type: 'object', required: ['do'], discriminator: { propertyName: 'do' }, oneOf: items.anyOf });
+  const steps = s.properties.steps.items;
+  for (const alt of steps.anyOf as Record<string, any>[]) {
+    if (alt.properties?.do?.const === 'parallel') alt.properties.parallel.items = discriminated(alt.properties.parallel.items);
+  }
+  s.properties.steps.items = discriminated(steps);
   s.$schema = 'http://json-schema.org/draft-07/schema#';
   return s;
 }

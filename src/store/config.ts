@@ -1,8 +1,8 @@
 // Which object store a run uses, and how to open it. The rest of the harness sees only a
 // StoreHandle: a connection, a label for results.json (dimensions.store) and a stop().
 import { randomBytes } from 'node:crypto';
-import { registerSecret } from '../util/redact.js';
-import { describeS3Error, ensureBucket, listBuckets, makeS3Client, type S3Connection } from './s3.js';
+import { registerSecret } from '../shared/redact.js';
+import { describeS3Error, ensureBucket, listBuckets, makeS3Client, type S3Connection } from '../shared/s3.js';
 import { CEPH_PACKAGES, missingCephTools, startEmbeddedRgw } from './rgw.js';
 
 export type StoreConfig =

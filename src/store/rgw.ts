@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { redact, registerSecret } from '../util/redact.js';
+import { redact, registerSecret } from '../shared/redact.js';
 import { cephConf } from './ceph-conf.js';
 import {
   type Daemon,
@@ -23,7 +23,7 @@ import {
   waitExit,
   waitListening,
 } from './procs.js';
-import { listBuckets, makeS3Client, type S3Connection } from './s3.js';
+import { listBuckets, makeS3Client, type S3Connection } from '../shared/s3.js';
 import { cleanLeftovers, type LeftoverResult, type StateFile, writeStateFile } from './state.js';
 
 export { STATE_FILE, type LeftoverResult } from './state.js';

@@ -2,7 +2,7 @@
 // process ftharness starts (virsh, qemu-img, host-check shells, daemons) would otherwise inherit
 // them and show them in /proc/<pid>/environ. They stay in this process only, registered for
 // redaction, and are handed back where a store is opened (withHeldSecrets).
-import { registerSecret } from './redact.js';
+import { registerSecret } from '../shared/redact.js';
 
 const HELD = ['FTH_S3_ACCESS_KEY_ID', 'FTH_S3_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'];
 const held: Record<string, string> = {};

@@ -1,7 +1,7 @@
 // qemu-guest-agent client over a transport (qga-transport.ts): our own channel's unix socket for
 // our image, `virsh qemu-agent-command` for a lab's disk image. Control traffic only — bulk data
 // goes over 9p. Every call is kept in a transcript (secrets redacted) for results.
-import { redact } from '../util/redact.js';
+import { redact } from '../shared/redact.js';
 import { QgaError, virshTransport, type QgaTransport } from './qga-transport.js';
 
 export class AgentError extends Error {

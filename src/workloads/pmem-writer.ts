@@ -8,7 +8,7 @@
 // Prints one line per 100 writes (count, last offset) on stdout.
 import { constants, openSync, writeFileSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { mulberry32 } from '../util/prng.js';
+import { mulberry32 } from '../shared/prng.js';
 
 const { values: o } = parseArgs({ options: { dev: { type: 'string' }, pidfile: { type: 'string' }, span: { type: 'string', default: String(16 * 2 ** 20) }, seed: { type: 'string', default: '1' } } });
 const span = Number(o.span);

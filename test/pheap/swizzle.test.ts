@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { SwizzleInterruptedError } from '../../src/pheap/errors.js';
 import { Heap } from '../../src/pheap/heap.js';
 import { HEADER_SLOTS, SWZ_ACTIVE, SWZ_IDLE, readCurrentHeader } from '../../src/pheap/layout.js';
-import { BROKEN_ENV } from '../../src/util/broken-sut.js';
+import { BROKEN_ENV } from '../../src/shared/broken-sut.js';
 import { nativeStatus, openRegion } from '../../src/pheap/mmap.js';
 import { swizzleSlab } from '../../src/pheap/swizzle.js';
 import { validateHeap } from '../../src/pheap/validate.js';

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedRgw, type EmbeddedRgw } from '../../src/store/rgw.js';
-import { ensureBucket, makeS3Client } from '../../src/store/s3.js';
+import { ensureBucket, makeS3Client } from '../../src/shared/s3.js';
 import { makeS3Store, type ObjectStore } from '../../src/pmem-ha/store.js';
 
 export const MiB = 1024 * 1024;

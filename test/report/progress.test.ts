@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { Progress } from '../../src/report/progress.js';
-import { registerSecret } from '../../src/util/redact.js';
+import { registerSecret } from '../../src/shared/redact.js';
 
 function sink(isTTY: boolean, columns?: number) {
   const chunks: string[] = [];

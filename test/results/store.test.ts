@@ -4,7 +4,7 @@ import path from 'node:path';
 import {
   createRunDir, loadRunResults, loadRunResultsWithProblems, scenarioDirName, writeRunResult,
 } from '../../src/results/store.js';
-import { registerSecret } from '../../src/util/redact.js';
+import { registerSecret } from '../../src/shared/redact.js';
 import { NIGHT0, UNICODE_NAME, XSS_NAME, makeRun, storeRuns, suiteRuns, tmpDir } from '../report/fixtures.js';
 
 describe('results store', () => {

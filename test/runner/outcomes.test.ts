@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { SutDeadline, verdictOf } from '../../src/runner/outcomes.js';
 import { holdSecretsFromEnv, withHeldSecrets } from '../../src/util/held-secrets.js';
-import { redact } from '../../src/util/redact.js';
+import { redact } from '../../src/shared/redact.js';
 import { overallExit } from '../../harness/cli.js';
 import type { CheckResult } from '../../src/results/types.js';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { openStore, StoreConfigError, storeConfigFromEnv, StoreUnavailable } from '../../src/store/config.js';
-import { getObject, ensureBucket, makeS3Client, putObject } from '../../src/store/s3.js';
-import { redact } from '../../src/util/redact.js';
+import { getObject, ensureBucket, makeS3Client, putObject } from '../../src/shared/s3.js';
+import { redact } from '../../src/shared/redact.js';
 
 const secret = () => `secret-${randomBytes(10).toString('hex')}`;
 

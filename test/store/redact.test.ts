@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { redact, registerSecret } from '../../src/util/redact.js';
+import { redact, registerSecret } from '../../src/shared/redact.js';
 
 // Each test registers its own random secret: the registry is process-wide and other test
 // files register theirs too.

@@ -1,7 +1,7 @@
 // describeS3Error on the shapes of error the SDK and Node produce; the real-server cases
 // (wrong secret, unknown key, 412, refused) are in rgw.test.ts.
 import assert from 'node:assert/strict';
-import { describeS3Error, s3ErrorCode } from '../../src/store/s3.js';
+import { describeS3Error, s3ErrorCode } from '../../src/shared/s3.js';
 
 const conn = { endpoint: 'http://127.0.0.1:7480', accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI-K7MDENG-bPxRfiCYEX' };
 const s3err = (name: string, status: number, message = name) => Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });

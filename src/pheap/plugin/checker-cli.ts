@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-// Host CLI of the independent pheap image checker (checkers/pheap.ts):
-//   node dist/src/checkers/pheap-cli.js --image FILE [--base 0x..] [--min-count TYPE=N]... [--min-root FIELD=N]...
+// Host CLI of the independent pheap image checker (checker.ts):
+//   node dist/src/pheap/plugin/checker-cli.js --image FILE [--base 0x..] [--min-count TYPE=N]... [--min-root FIELD=N]...
 // Prints one JSON object (the report; its last key, message, says what is wrong). Exit 0: the
 // image is a consistent heap (and meets the requirements); 1: a violation; 2: bad usage or the
 // image cannot be read (no verdict about the heap).
 import { readFileSync, realpathSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { checkPheapImage, type PheapCheckOptions } from './pheap.js';
+import { checkPheapImage, type PheapCheckOptions } from './checker.js';
 
 class UsageError extends Error {}
 

@@ -40,7 +40,7 @@
 // is exactly what this must catch.
 
 import { readFile } from 'node:fs/promises';
-import type { CheckResult } from '../results/types.js';
+import type { CheckResult } from '../../results/types.js';
 
 // ------------------------------------------------------------------ format constants (from the docs)
 const PAGE = 4096;

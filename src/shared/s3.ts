@@ -1,6 +1,6 @@
-// S3 access for the whole harness: one way to build a client, a few helpers that the SUT
-// drivers and checkers share, and error messages that say what went wrong and where.
-import type { Readable } from 'node:stream';
+// S3 access, shared by the harness and the systems under test (it travels in guest bundles):
+// one way to build a client, a few helpers, and error messages that say what went wrong and
+// where.
 import {
   AbortMultipartUploadCommand,
   CreateBucketCommand,
@@ -15,8 +15,7 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-import { redact } from '../util/redact.js';
+import { redact } from './redact.js';
 
 /** Everything needed to talk to one S3 endpoint. bucket is the one the user chose, if any. */
 export interface S3Connection {
@@ -215,29 +214,6 @@ export async function putObject(s3: S3Client, bucket: string, key: string, body:
     ),
   );
   return { etag: res.ETag };
-}
-
-/** Multipart upload of a stream or large buffer (lib-storage). The ETag comes from a HEAD
- *  afterwards because RGW answers CompleteMultipartUpload with an empty one. */
-export async function uploadObject(
-  s3: S3Client,
-  bucket: string,
-  key: string,
-  body: Readable | Buffer | Uint8Array,
-  opts: { partSize?: number; queueSize?: number; contentType?: string } = {},
-): Promise<ObjectInfo> {
-  const where = { op: 'Upload', bucket, key };
-  await send(s3, where, () =>
-    new Upload({
-      client: s3,
-      params: { Bucket: bucket, Key: key, Body: body, ContentType: opts.contentType },
-      partSize: opts.partSize ?? 8 * 1024 * 1024,
-      queueSize: opts.queueSize ?? 4,
-    }).done(),
-  );
-  const info = await headObject(s3, bucket, key);
-  if (!info) throw new S3OpError(`S3 upload of ${bucket}/${key} completed but the object is missing`, 'NotFound', 404, where);
-  return info;
 }
 
 export async function getObject(s3: S3Client, bucket: string, key: string): Promise<Buffer> {

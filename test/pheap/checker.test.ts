@@ -1,4 +1,4 @@
-// The independent pheap image checker (src/checkers/pheap.ts): images are built and damaged with
+// The independent pheap image checker (src/pheap/plugin/checker.ts): images are built and damaged with
 // the heap's own code (and raw byte edits, checksums recomputed where the damage must get past
 // them), and every branch of the checker must say what it is there to say: true on good heaps
 // (fresh, built, mutated, moved, mid-swizzle), false naming the part / slab / object / field on
@@ -8,14 +8,14 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { checkPheapFile, checkPheapImage, type PheapCheckOptions, type PheapCheckReport } from '../../src/checkers/pheap.js';
+import { checkPheapFile, checkPheapImage, type PheapCheckOptions, type PheapCheckReport } from '../../src/pheap/plugin/checker.js';
 import { SwizzleInterruptedError } from '../../src/pheap/errors.js';
 import { Heap, type Ref } from '../../src/pheap/heap.js';
 import { HEADER_SLOTS, type Header, SLAB_RELBASE_AT, crc32, encodeHeader, readCurrentHeader } from '../../src/pheap/layout.js';
 import { nativeStatus } from '../../src/pheap/mmap.js';
-import { CLI as HEAP_CLI, LIST_TYPES, buildList, cli as heapCli, patch, thrown, tmpDir } from '../pheap/helpers.js';
+import { CLI as HEAP_CLI, LIST_TYPES, buildList, cli as heapCli, patch, thrown, tmpDir } from './helpers.js';
 
-const CHECKER_CLI = fileURLToPath(new URL('../../src/checkers/pheap-cli.js', import.meta.url));
+const CHECKER_CLI = fileURLToPath(new URL('../../src/pheap/plugin/checker-cli.js', import.meta.url));
 const SIZE = 1 << 20;
 const SLAB = 4096;
 const B0 = 0x5000_0000_0000n;
