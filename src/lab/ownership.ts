@@ -24,14 +24,24 @@ export const runsDir = () => join(stateRoot(), 'runs');
 /** Scratch space for big per-run files (NVDIMM backing files, store data). */
 export const workRoot = () => process.env.FTH_WORK_DIR ?? '/var/tmp/ftharness';
 
-export async function saveOwnership(o: Ownership): Promise<void> {
-  await mkdir(runsDir(), { recursive: true });
+// Writes of one run's file are queued: a run registers from concurrent work (its store starts
+// while its VMs are defined), and the file on disk must always be the latest whole snapshot.
+const queues = new Map<string, Promise<void>>();
+
+export function saveOwnership(o: Ownership): Promise<void> {
   const f = join(runsDir(), `${o.runId}.json`);
-  await writeFile(`${f}.tmp`, JSON.stringify(o, null, 2));
-  await rename(`${f}.tmp`, f);
+  const next = (queues.get(f) ?? Promise.resolve()).catch(() => undefined).then(async () => {
+    await mkdir(runsDir(), { recursive: true });
+    await writeFile(`${f}.tmp-${process.pid}`, JSON.stringify(o, null, 2));
+    await rename(`${f}.tmp-${process.pid}`, f);
+  });
+  queues.set(f, next);
+  void next.finally(() => { if (queues.get(f) === next) queues.delete(f); }).catch(() => undefined);
+  return next;
 }
 
 export async function dropOwnership(runId: string): Promise<void> {
+  await queues.get(join(runsDir(), `${runId}.json`))?.catch(() => undefined);
   await rm(join(runsDir(), `${runId}.json`), { force: true });
 }
 

@@ -23,11 +23,11 @@ import { redact } from '../shared/redact.js';
 import { hostVersions } from '../vm/libvirt.js';
 import { resolveAccel, type AccelDecision } from '../hosts/accel.js';
 import { Interrupted, raceAbort } from '../util/abort.js';
-import type { RunContext } from './context.js';
+import type { RunContext, RunStore } from './context.js';
 import { History } from './history.js';
 import { controlDir, planVms } from './plan.js';
 import { openRunStore } from './store.js';
-import { describeStep, runStep } from './steps.js';
+import { describeStep, needsStore, runStep } from './steps.js';
 import { hostname, release } from 'node:os';
 import { projectRoot } from '../util/paths.js';
 
@@ -84,6 +84,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
   const history = new History();
   let accel: AccelDecision | undefined = o.accel;
   let error: string | undefined;
+  let storeStart: Promise<RunStore> | undefined;
   let ctx: RunContext | undefined;
   let lab: Lab | undefined;
   let image: GuestImage | undefined;
@@ -115,13 +116,14 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
     c.nemesis = new Nemesis(c);
     ctx = c;
     if (s.store) {
-      o.progress?.step('starting the object store');
+      // The store starts while the VMs are defined and boot; the first step that needs it waits.
       // Recorded as backend, endpoint and bucket only: the handle holds the credentials.
-      ctx.store = await abortable(history.op('harness', 'store-start', { kind: s.store }, () => openRunStore(s.store!, lab!, log),
-        (st) => ({ backend: st.backend, endpoint: st.conn.endpoint, bucket: st.bucket })));
+      storeStart = history.op('harness', 'store-start', { kind: s.store }, () => openRunStore(s.store!, lab!, log),
+        (st) => ({ backend: st.backend, endpoint: st.conn.endpoint, bucket: st.bucket }));
+      storeStart.catch(() => undefined);
     }
-    for (const p of planned) {
-      await mkdir(controlDir(lab, p.key), { recursive: true });
+    await abortable(history.op('harness', 'define', { vms: planned.map((p) => p.key) }, () => Promise.all(planned.map(async (p) => {
+      await mkdir(controlDir(lab!, p.key), { recursive: true });
       for (const nv of p.spec.nvdimms) {
         // A fresh, sparse, all-zero backing file: anything non-zero later was written by the guest.
         await execa('truncate', ['-s', `${nv.sizeMiB}M`, nv.backingFile]);
@@ -129,11 +131,15 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
       if (p.spec.boot.kind === 'disk') {
         await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', s.image!.format, '-b', s.image!.disk, p.spec.boot.path]);
       }
-      await abortable(lab.defineVm(p.key, p.spec, join(dir, `${p.key}.domain.xml`)));
-    }
+      await lab!.defineVm(p.key, p.spec, join(dir, `${p.key}.domain.xml`));
+    }))));
     for (const [i, step] of s.steps.entries()) {
+      if (storeStart && !c.store && needsStore(step)) {
+        o.progress?.step('waiting for the object store');
+        c.store = await abortable(storeStart);
+      }
       o.progress?.step(`${i + 1}/${s.steps.length} ${describeStep(step)}`);
-      await abortable(runStep(c, step));
+      await abortable(history.op('runner', 'step', { i, step: describeStep(step) }, () => runStep(c, step)));
     }
     // Background fault work (a cut at the end of a hold-up, a store coming back) belongs to the run.
     await abortable(c.nemesis.settle());
@@ -147,6 +153,8 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
     }
   } finally {
     clearTimeout(deadlineTimer);
+    // A store still starting registers its own cleanup: let it, so that the lab stops it.
+    await storeStart?.catch(() => undefined);
     // Every fault still open is healed (a store brought back, a link up), on error and interrupt too.
     const unhealed = ctx ? await ctx.nemesis.healAll() : [];
     if (unhealed.length) error = [error, ...unhealed].filter(Boolean).join('; ');
@@ -157,7 +165,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
         await writeFile(join(dir, `${key}.agent.jsonl`), redact(vm.agent.transcript.map((t) => JSON.stringify(t)).join('\n') + '\n'));
       }
       if (!o.keep) {
-        const problems = await lab.close(log);
+        const problems = await history.op('harness', 'teardown', undefined, () => lab!.close(log));
         if (problems.length) error = [error, `cleanup failed: ${problems.join('; ')}`].filter(Boolean).join('; ');
       } else log(`--keep: leaving ${lab.workDir} and domains of run ${lab.runId} (remove with ftharness clean --all)`);
     }

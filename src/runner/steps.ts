@@ -167,6 +167,12 @@ const CORE_STEPS: { [K in CoreStep['do']]: Core<K> } = {
   },
 };
 
+/** The step talks to the object store (it waits until the store has started). */
+export function needsStore(s: Step): boolean {
+  if (s.do === 'parallel') return (s as ParallelStep).parallel.some(needsStore);
+  return s.do === 'store-outage' || s.do === 'schedule' || !!sutStep(s.do)?.def.store;
+}
+
 export function describeStep(s: Step): string {
   if (s.do === 'parallel') return `parallel: ${(s as ParallelStep).parallel.map(describeStep).join(' + ')}`;
   const plug = sutStep(s.do);

@@ -1,0 +1,38 @@
+// npm run bench:scenario [-- --scenario scenarios/pmem-ha-basic.yaml] [--json]: run one scenario
+// for real and print where its wall time went, from its history: store start, each boot, each
+// agent start, the hold-up, the SUT's save / signal / restore (its own timings, guest clock), the
+// checks and the teardown, and the harness overhead (wall time in which neither a guest nor the
+// SUT was working or being waited for). Every line names the accelerator.
+import '../../src/util/warnings.js';
+import { parseArgs } from 'node:util';
+import { phaseBreakdown } from '../../src/report/phases.js';
+import { closeHypervisor } from '../../src/vm/libvirt.js';
+import { loadAll, openSession } from '../session.js';
+
+const { values } = parseArgs({ options: { scenario: { type: 'string', default: 'scenarios/pmem-ha-basic.yaml' }, json: { type: 'boolean' }, seed: { type: 'string', default: '3' } } });
+const { scenarios, problems } = await loadAll([values.scenario!]);
+if (problems.length) { console.error(problems.join('\n')); process.exit(2); }
+const session = await openSession((l) => process.stderr.write(`${l}\n`));
+let out;
+try {
+  out = await session.run(scenarios[0], { runIndex: 1, runs: 1, seed: Number(values.seed), outRoot: '/var/tmp/ftharness/bench-scenario', keep: false });
+} finally {
+  session.close();
+  await closeHypervisor();
+}
+const r = out.result;
+const b = phaseBreakdown(r);
+const tag = `[accel ${r.dimensions.accel} ${r.dimensions.accelChosen ?? ''}, cpu ${r.dimensions.cpuMode ?? '?'}, ${r.dimensions.topology} topology]`;
+const m = (name: string) => r.metrics[name]?.values[0];
+const sut = Object.fromEntries(['notice_to_save_start_ms', 'save_duration_ms', 'commit_to_signal_ms', 'restore_duration_ms', 'rto_ms'].map((k) => [k, m(k)]).filter(([, v]) => v !== undefined));
+if (values.json) {
+  console.log(JSON.stringify({ scenario: r.scenario.name, verdict: r.verdict, dimensions: r.dimensions, ...b, sut, dir: out.dir }, null, 2));
+} else {
+  const s = (ms: number) => `${(ms / 1000).toFixed(1).padStart(6)} s`;
+  console.log(`${r.scenario.name}: ${r.verdict} (${r.reason}) ${tag}`);
+  for (const p of b.phases) console.log(`  ${p.kind.padEnd(7)} ${s(p.end - p.start)}  at ${s(p.start)}  ${p.name}  ${tag}`);
+  for (const [k, v] of Object.entries(sut)) console.log(`  sut     ${s(v as number)}  ${k} (the SUT's own timing)  ${tag}`);
+  console.log(`${r.scenario.name} wall ${(b.wallMs / 1000).toFixed(1)} s ${tag}`);
+  console.log(`harness overhead ${b.overheadPct.toFixed(1)} % (${(b.overheadMs / 1000).toFixed(1)} s of the wall with no guest or SUT work) ${tag}`);
+}
+process.exit(r.verdict === 'pass' ? 0 : r.verdict === 'fail' ? 1 : 2);
