@@ -85,6 +85,8 @@ say "compiling TypeScript"
 # From clean: a source that was moved or removed must not leave its old output (or test) behind.
 rm -rf dist
 npx tsc -p tsconfig.json
+# One bundled file per guest program (src/sut/guest.ts): guests start them without module lookups over 9p.
+node dist/harness/build-guest.js
 
 # --- 5. guest image ----------------------------------------------------------------------
 if [ "${FTH_SKIP_IMAGE:-0}" != 1 ]; then

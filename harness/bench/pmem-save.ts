@@ -14,6 +14,7 @@ import { handCredentials, openRunStore } from '../../src/runner/store.js';
 import { patternBytes } from '../../src/shared/patterns.js';
 import { closeHypervisor } from '../../src/vm/libvirt.js';
 import { projectRoot } from '../../src/util/paths.js';
+import { guestProgram } from '../../src/sut/guest.js';
 import { mkdir } from 'node:fs/promises';
 
 const { values } = parseArgs({ options: { size: { type: 'string', default: '64' }, chunk: { type: 'string', default: '1048576' }, json: { type: 'boolean' } } });
@@ -56,7 +57,7 @@ try {
   const status = async () => JSON.parse(await readFile(join(ctl, 'status.json'), 'utf8').catch(() => '{}'));
 
   // The agent, started once; each save is an AC-loss notice with a long hold-up, then AC back.
-  await vm.agent.spawn(`node /opt/ftharness/dist/src/pmem-ha/agent.js primary --dev /dev/nvdimm0 --endpoint ${store.guestEndpoint} --bucket ${store.bucket} --prefix bench --control-dir /run/fthctl --chunk-size ${values.chunk}`, '/run/fthctl/agent.log', env);
+  await vm.agent.spawn(`node ${guestProgram('pmem-ha', 'agent')} primary --dev /dev/nvdimm0 --endpoint ${store.guestEndpoint} --bucket ${store.bucket} --prefix bench --control-dir /run/fthctl --chunk-size ${values.chunk}`, '/run/fthctl/agent.log', env);
   for (let i = 0; i < 1200 && (await status()).phase !== 'ready'; i++) await sleep(100);
   let saves = 0;
   const agentSave = async () => {
@@ -70,7 +71,7 @@ try {
     return { ms: st.save.manifestCommittedAt - st.save.saveStartAt, uploaded: st.save.bytesUploaded, skipped: st.save.bytesSkipped };
   };
   const plainPut = async () => {
-    const out = await vm.agent.sh(`node /opt/ftharness/dist/src/pmem-ha/plain-upload.js --dev /dev/nvdimm0 --endpoint ${store.guestEndpoint} --bucket ${store.bucket} --key plain/${Date.now()}`, { env, timeoutMs: 600_000 });
+    const out = await vm.agent.sh(`node ${guestProgram('pmem-ha', 'plain-upload')} --dev /dev/nvdimm0 --endpoint ${store.guestEndpoint} --bucket ${store.bucket} --key plain/${Date.now()}`, { env, timeoutMs: 600_000 });
     return JSON.parse(out.trim().split('\n').at(-1)!) as { bytes: number; totalMs: number };
   };
 

@@ -114,7 +114,9 @@ function common(cmd: Command): Command {
 }
 
 export function buildCli(): Command {
-  const program = new Command('agent.js').description('ftharness pmem-ha agent: save PMEM on AC loss (primary), restore it (standby)');
+  const program = new Command('agent').description('ftharness pmem-ha agent: save PMEM on AC loss (primary), restore it (standby)')
+    // Bad flags and missing options are usage errors (exit 2, as documented); help is 0.
+    .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : 2));
   common(program.command('primary').description('save /dev/pmemN to the store on an AC-loss notice, then signal the standby'))
     .option('--chunk-size <bytes>', 'chunk size', size, DEFAULT_CHUNK_SIZE)
     .option('--standby-addr <host:port>', 'signal the standby here after each commit')

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { hostProgram } from '../../src/sut/guest.js';
 import { PrimaryAgent, type PrimaryStatus } from '../../src/pmem-ha/primary.js';
 import { StandbyAgent } from '../../src/pmem-ha/standby.js';
 import { parsePauseAt } from '../../src/pmem-ha/pause.js';
@@ -16,7 +17,8 @@ import { BUCKET, MiB, deadPort, holdPuts, keysUnder, pattern, readRegion, useLab
 
 const SIZE = 8 * MiB;
 const CHUNK = 1 * MiB;
-const AGENT = fileURLToPath(new URL('../../src/pmem-ha/agent.js', import.meta.url));
+// The bundle the guests run (harness/build-guest.ts), so that the shipped file is what is tested.
+const AGENT = hostProgram('pmem-ha', 'agent');
 
 const control = (dir: string, ev: object): void => appendFileSync(`${dir}/control.jsonl`, JSON.stringify(ev) + '\n');
 const status = <T = Record<string, any>>(dir: string): T => JSON.parse(readFileSync(`${dir}/status.json`, 'utf8')) as T;

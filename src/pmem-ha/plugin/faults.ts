@@ -18,7 +18,18 @@ export async function sendControl(ctx: RunContext, vm: string, event: Record<str
   await ctx.history.op('nemesis', 'control', { vm, ...event }, () => ctx.lab.vm(vm).agent.writeFile('/run/fthctl/control.jsonl', line, 'a'));
 }
 
-export interface AcLossParams { vm: string; holdupMs: number; cut: boolean; why?: string }
+/** cut: true = when the hold-up ends; 'save-end' = when the primary's save has ended, or the
+ *  hold-up, whichever comes first; false = no cut (an AC cycle). */
+export interface AcLossParams { vm: string; holdupMs: number; cut: boolean | 'save-end'; why?: string }
+
+/** Resolves when the save started by this notice has ended (the status file on the host side). */
+async function saveEnded(ctx: RunContext, vm: string, before: unknown, signal: AbortSignal): Promise<void> {
+  for (;;) {
+    const st = await readStatus(ctx, vm);
+    if (st?.save?.endAt && st.save.noticeAt !== before) return;
+    await sleep(100, undefined, { signal });
+  }
+}
 export const acKey = (vm: string) => `ac:${vm}`;
 
 /**
@@ -30,18 +41,34 @@ export const acLossFault: Fault<AcLossParams> = {
   kind: 'ac-loss',
   colour: '#c62828',
   needs: ['vm'],
-  label: (p) => p.why ?? `AC loss on ${p.vm}, hold-up ${p.holdupMs} ms${p.cut ? '' : ' (AC cycle)'}`,
+  label: (p) => p.why ?? `AC loss on ${p.vm}, hold-up ${p.holdupMs} ms${p.cut === 'save-end' ? ', cut at the save end' : p.cut ? '' : ' (AC cycle)'}`,
   async inject(ctx, p, signal) {
     const rec = ctx.history.faults.at(-1)!;
     haSlice(ctx).noticeAt = Date.now();
+    const saveBefore = (await readStatus(ctx, p.vm))?.save?.noticeAt;
     await sendControl(ctx, p.vm, { event: 'ac-loss', holdupMs: p.holdupMs, id: rec.id });
     if (p.cut) {
       ctx.nemesis.track((async () => {
-        await sleep(p.holdupMs, undefined, { signal });
+        const early = new AbortController();
+        const onAbort = () => early.abort();
+        signal.addEventListener('abort', onAbort, { once: true });
+        let why = `at the end of the ${p.holdupMs} ms hold-up`;
+        try {
+          // Both settle quietly when aborted: the loser of the race is aborted in finally.
+          const holdup = sleep(p.holdupMs, undefined, { signal: early.signal }).catch(() => undefined);
+          const ended = p.cut === 'save-end'
+            ? saveEnded(ctx, p.vm, saveBefore, early.signal).then(() => { why = `when its save ended (${Date.now() - haSlice(ctx).noticeAt!} ms into the ${p.holdupMs} ms hold-up)`; }, () => undefined)
+            : new Promise<void>(() => undefined);
+          await Promise.race([holdup, ended]);
+        } finally {
+          early.abort();
+          signal.removeEventListener('abort', onAbort);
+        }
+        signal.throwIfAborted();
         // AC came back, or a cut at a phase came first: that fault is over, no cut now.
         if (ctx.nemesis.get(acKey(p.vm))?.record !== rec) return;
         await ctx.nemesis.end(acKey(p.vm));
-        await powerCut(ctx, p.vm, `power cut of ${p.vm} at the end of the ${p.holdupMs} ms hold-up`);
+        await powerCut(ctx, p.vm, `power cut of ${p.vm} ${why}`);
         const st = await readStatus(ctx, p.vm);
         if (st) primaryMetrics(ctx, st);
       })());

@@ -14,7 +14,7 @@ export const HA_STEP_SCHEMAS = {
   }, 'start the PMEM HA agent in a guest and wait until it is ready (primary: peer = the standby VM)'),
   'ac-loss': step('ac-loss', {
     vm: VmName, holdup: Type.Integer({ minimum: 0, maximum: MAX_WAIT_MS, description: 'ms of residual power after the notice' }),
-    cut: Type.Optional(Type.Boolean({ description: 'cut power when the hold-up ends (default true); false = AC cycle, restore it later with ac-restore' })),
+    cut: Type.Optional(Type.Union([Type.Boolean(), Type.Literal('save-end')], { description: 'cut power when the hold-up ends (default true); save-end = as soon as the save has ended (or at the hold-up end, if that comes first), where the rest of the hold-up is not under test; false = AC cycle, restore it later with ac-restore' })),
   }, 'AC-loss notice through the guest agent, hold-up window, then the power cut'),
   'ac-restore': step('ac-restore', { vm: VmName }, 'AC power is back before the cut (AC cycle)'),
   'power-cut-at': step('power-cut-at', {

@@ -19,12 +19,14 @@ import type { HaEvidence } from './checker.js';
 import { acKey, acLossFault, corruptChunkFault } from './faults.js';
 import { addHaMetric, primaryMetrics, recordMissingHaMetrics } from './metrics.js';
 import type { AcLossStep, AcRestoreStep, CheckHaStep, CorruptChunkStep, HaAgentStep, HoldupSweepStep, PowerCutAtStep, WaitHaStep } from './schema.js';
-import { haSlice } from './slice.js';
+import { haSlice, PMEM_HA } from './slice.js';
+import { guestProgram } from '../../sut/guest.js';
 import { readStatus, waitStatus } from './status.js';
 import { judgeProbe } from './sweep.js';
 import { readGenerations, uncommittedSaves } from './truth.js';
 
-const AGENT = '/opt/ftharness/dist/src/pmem-ha/agent.js';
+// The bundled agent (src/sut/guest.ts): one file over 9p, nothing of the harness in it.
+const AGENT = guestProgram(PMEM_HA, 'agent');
 const SIGNAL_PORT = 7070;
 /** One shell word, whatever it holds. */
 const shellQuote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
@@ -65,7 +67,7 @@ export async function haAgent(ctx: RunContext, s: HaAgentStep): Promise<void> {
 }
 
 export async function acLoss(ctx: RunContext, s: AcLossStep): Promise<void> {
-  await ctx.nemesis.inject(acLossFault, { vm: s.vm, holdupMs: s.holdup, cut: s.cut !== false }, { key: acKey(s.vm) });
+  await ctx.nemesis.inject(acLossFault, { vm: s.vm, holdupMs: s.holdup, cut: s.cut === false ? false : s.cut === 'save-end' ? 'save-end' : true }, { key: acKey(s.vm) });
 }
 
 export async function acRestore(ctx: RunContext, s: AcRestoreStep): Promise<void> {
