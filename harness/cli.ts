@@ -258,6 +258,20 @@ export function buildProgram(): Command {
       process.exitCode = code;
     });
 
+  const podvm = program.command('podvm').description('podVMs: a VM per pod, sized from its containers, placed by a VM scheduler');
+  podvm.command('plan').description('explain how pods would be sized, placed and bound (nothing starts); exit 0 planned (bound or Pending), 1 the schedulers disagree, 2 bad input')
+    .argument('<pods...>', 'Pod manifests (v1 Pod YAML, as kubectl takes them; several documents per file allowed)')
+    .option('--inventory <file>', 'hosts (YAML, see README); default: this machine as one host')
+    .addOption(new Option('--policy <p>', 'sizing policy').choices(['fth', 'kata-go-static', 'kata-rs']).default('fth'))
+    .addOption(new Option('--score <s>', 'VM scheduler scoring').choices(['LeastAllocated', 'MostAllocated']).default('LeastAllocated'))
+    .addOption(new Option('--numa <m>', 'split a podVM into NUMA cells when it exceeds a host cell').choices(['auto', 'never']).default('auto'))
+    .addOption(new Option('--seed <n>', 'seed of the tie-breaks').argParser(positiveInt('seed')).default(1))
+    .option('--json', 'JSON output (quantities as exact strings: millicores, bytes)')
+    .action(async (files: string[], o: import('./podvm.js').PlanFlags) => {
+      const { podvmPlanCommand } = await import('./podvm.js');
+      process.exitCode = await podvmPlanCommand(files, o, (s) => process.stdout.write(`${s}\n`), err);
+    });
+
   program.command('compare').description('A/B comparison of two result sets (permutation test per metric)')
     .argument('<a>').argument('<b>')
     .addOption(new Option('--p <p>', 'significance level').argParser(Number).default(0.01))

@@ -22,9 +22,10 @@ fi
 # --- 1. Debian packages -----------------------------------------------------------------
 # ceph-* / radosgw: the embedded S3 store (a real RADOS Gateway, see src/store/README.md).
 # chromium: the report tests open generated HTML in a headless browser.
+# crun: the OCI runtime podVM guests run their containers with (copied into the guest image).
 PKGS=(qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
       libvirt-dev qemu-guest-agent busybox-static kmod cpio linux-perf numactl ndctl curl
-      iproute2 ceph-mon ceph-osd radosgw ceph-common chromium python3 make g++)
+      iproute2 ceph-mon ceph-osd radosgw ceph-common chromium python3 make g++ crun)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -2,3 +2,4 @@
 // one folder and one line here; nothing in src/runner or src/scenario names a SUT.
 import './pmem-ha/plugin/index.js';
 import './pheap/plugin/index.js';
+import './podvm/plugin/index.js';

@@ -33,7 +33,7 @@ export const GUEST_MODULES = [
   'nfit', 'nd_pmem',
 ];
 /** Host packages whose files end up in the image: their versions are part of the cache key. */
-const HOST_PACKAGES = ['busybox-static', 'qemu-guest-agent', 'nodejs', 'libc6', 'libglib2.0-0', 'libstdc++6'];
+const HOST_PACKAGES = ['busybox-static', 'qemu-guest-agent', 'nodejs', 'libc6', 'libglib2.0-0', 'libstdc++6', 'crun'];
 
 export const imageCacheRoot = () => process.env.FTH_IMAGE_CACHE ?? join(projectRoot(), 'vm-images', 'cache');
 
@@ -191,13 +191,15 @@ export async function buildImage(opts: { force?: boolean; log?: Log } = {}): Pro
   const builtin = new Set((await readFile(join(modRoot, 'modules.builtin'), 'utf8')).split('\n'));
   const order = moduleLoadOrder(await readFile(join(modRoot, 'modules.dep'), 'utf8'), GUEST_MODULES, builtin);
 
-  // initramfs: busybox, modules, qemu-ga, the libraries of qemu-ga and node, init.
+  // initramfs: busybox, modules, qemu-ga, crun, the libraries of qemu-ga, crun and node, init.
   for (const d of ['bin', 'sbin', 'etc', 'proc', 'sys', 'dev', 'run', 'tmp', 'var', 'root', 'lib/modules', 'opt/fth', 'opt/ftharness']) {
     await mkdir(join(rootfs, d), { recursive: true });
   }
   await copyInto(rootfs, '/bin/busybox', 'bin/busybox');
   await copyInto(rootfs, '/usr/sbin/qemu-ga', 'usr/sbin/qemu-ga');
-  for (const lib of await libClosure(['/usr/sbin/qemu-ga', '/usr/bin/node'])) await copyInto(rootfs, lib);
+  // crun: the OCI runtime of podVM containers (src/podvm/pod-runner.ts), cgroup v2 via cgroupfs.
+  await copyInto(rootfs, '/usr/bin/crun', 'usr/bin/crun');
+  for (const lib of await libClosure(['/usr/sbin/qemu-ga', '/usr/bin/crun', '/usr/bin/node'])) await copyInto(rootfs, lib);
   await mkdir(join(rootfs, 'lib64'), { recursive: true });
   if (!existsSync(join(rootfs, 'lib64/ld-linux-x86-64.so.2'))) await copyInto(rootfs, '/lib64/ld-linux-x86-64.so.2');
   for (const m of order) {

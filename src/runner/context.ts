@@ -7,7 +7,7 @@ import type { CheckResult, Metrics } from '../results/types.js';
 import type { Scenario } from '../scenario/load.js';
 import type { StoreHandle } from '../store/config.js';
 import type { SutPlugin } from '../sut/api.js';
-import type { VmSpec } from '../vm/spec.js';
+import type { Accel, CpuMode, VmSpec } from '../vm/spec.js';
 import type { Evidence } from './evidence.js';
 import type { History } from './history.js';
 import type { Nemesis } from './nemesis.js';
@@ -23,6 +23,8 @@ export interface RunContext {
   dir: string;
   image?: GuestImage;
   specs: Map<string, VmSpec>;
+  /** how guests run (for VMs a step defines itself) */
+  host: { accel: Accel; cpu: CpuMode };
   metrics: Metrics;
   checks: CheckResult[];
   patterns: Map<string, WrittenPattern>;

@@ -108,7 +108,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
     history.add('info', 'harness', 'run-start', { runId: lab.runId, seed, accel: accel.accel, cpuMode: accel.cpuMode, accelChosen: accel.how, accelReason: accel.reason });
     const planned = await planVms(s, lab, image, { accel: accel.accel, cpu: accel.cpu }, dir);
     const c: RunContext = {
-      scenario: s, seed, lab, history, dir, image, specs: new Map(planned.map((p) => [p.key, p.spec])),
+      scenario: s, seed, lab, history, dir, image, host: { accel: accel.accel, cpu: accel.cpu }, specs: new Map(planned.map((p) => [p.key, p.spec])),
       metrics: {}, checks: [], patterns: new Map(), cuts: new Map(), snapshots: new Map(),
       nemesis: undefined as unknown as Nemesis, evidence: new Evidence(dir), signal, progress: o.progress, log, slices: new Map(),
       schedule: o.schedule,
@@ -173,11 +173,12 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
   const { verdict, reason } = verdictOf(ctx?.checks ?? [], error);
   const finishedAt = new Date();
   const artefacts: Record<string, string> = {};
-  for (const vm of s.vms) {
-    artefacts[`${vm.name} console`] = `${vm.name}.console.log`;
-    artefacts[`${vm.name} domain XML`] = `${vm.name}.domain.xml`;
-    artefacts[`${vm.name} live domain XML`] = `${vm.name}.live.xml`;
-    artefacts[`${vm.name} agent transcript`] = `${vm.name}.agent.jsonl`;
+  // the scenario's VMs and those its steps defined (podVMs)
+  for (const name of new Set([...s.vms.map((v) => v.name), ...(lab ? lab.vms.keys() : [])])) {
+    artefacts[`${name} console`] = `${name}.console.log`;
+    artefacts[`${name} domain XML`] = `${name}.domain.xml`;
+    artefacts[`${name} live domain XML`] = `${name}.live.xml`;
+    artefacts[`${name} agent transcript`] = `${name}.agent.jsonl`;
   }
   artefacts.history = 'history.jsonl';
   artefacts['run report'] = 'report.html';

@@ -147,12 +147,15 @@ interface VmState extends WalkVm {
   suts: Map<string, Record<string, any>>;
 }
 
+/** A step (or one of a parallel group) that defines VMs of its own at run time (StepDef.createsVms). */
+const createsVms = (st: Step): boolean => (st.do === 'parallel' ? (st as ParallelStep).parallel.some(createsVms) : !!sutStep(st.do)?.def.createsVms);
+
 /** Fields of a step that name VMs of the scenario. */
 function vmFieldsOf(st: Step): readonly string[] {
   return sutStep(st.do)?.def.vmFields ?? ['vm'];
 }
 
-function stepRules(s: ScenarioFile, out: RawProblem[]): void {
+function stepRules(s: ScenarioFile, file: string, readsFiles: boolean, out: RawProblem[]): void {
   const vms = new Map<string, ScenarioFile['vms'][number]>();
   for (const v of s.vms) if (!vms.has(v.name)) vms.set(v.name, v);
   const names = [...vms.keys()];
@@ -207,7 +210,7 @@ function stepRules(s: ScenarioFile, out: RawProblem[]): void {
     if (plug) {
       if (!sutRun.has(plug.sut.name)) sutRun.set(plug.sut.name, {});
       const w: WalkApi = {
-        i, scenario: s, ref, needOn, cutNow, snapshots, patterns,
+        i, scenario: s, file, readsFiles, ref, needOn, cutNow, snapshots, patterns,
         vm: S, vmFile: vmOf, nvdimms, bad,
         cutLater: (n, holdup) => Object.assign(S(n), { on: false, pending: { at: i, holdup, waited: 0 }, complained: false }),
         settleCuts: () => {
@@ -330,7 +333,8 @@ export function semanticProblems(s: ScenarioFile, file: string, opts: RuleOption
   const out: RawProblem[] = [];
   vmRules(s, out);
   imageRules(s, file, opts, out);
-  stepRules(s, out);
+  stepRules(s, file, !!opts.checkFile, out);
+  if (!s.vms.length && !s.steps.some(createsVms)) out.push({ path: ['vms'], message: 'must have at least 1 item(s): no step of this scenario creates VMs itself' });
   out.push(...scheduleProblems(s));
   return out;
 }

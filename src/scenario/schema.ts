@@ -129,7 +129,7 @@ const scenarioProps = <T extends TSchema>(steps: T) => ({
   deadline: Type.Optional(Type.Integer({ minimum: 10, maximum: MAX_DEADLINE_S, description: `s the whole run may take (default ${DEFAULT_DEADLINE_S}); past it the run stops with an error` })),
   image: Type.Optional(Image),
   store: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('embedded'), Type.Literal('external'), Type.Literal('testcontainers-minio')], { description: 'object store for the run; auto = FTH_STORE / FTH_S3_ENDPOINT, else embedded Ceph RGW' })),
-  vms: Type.Array(Vm, { minItems: 1 }),
+  vms: Type.Array(Vm, { description: 'the VMs of the run; may be empty only when a step of a SUT creates its own' }),
   steps: Type.Array(steps, { minItems: 1 }),
   schedule: Type.Optional(Type.Unknown({ description: 'faults a generated schedule may draw (`ftharness run --schedule random`, see README)' })),
 });

@@ -18,6 +18,10 @@ export interface WalkApi {
   /** index of the step being walked */
   readonly i: number;
   readonly scenario: ScenarioFile;
+  /** the scenario file (relative paths in steps are relative to its directory) */
+  readonly file: string;
+  /** host files may be read (loadScenario); false for pure parsing of text */
+  readonly readsFiles: boolean;
   vm(name: string): WalkVm;
   vmFile(name: string): VmFile;
   nvdimms(name: string): NonNullable<VmFile['nvdimms']>;

@@ -16,6 +16,10 @@ export const BROKEN_VARIANTS: Record<string, Record<string, string>> = {
   'pmem-ha-primary': {
     'no-quiesce': 'saves without stopping the writers, even when a quiescer is configured',
   },
+  podvm: {
+    'ignore-overhead': 'the VM scheduler admits pods without charging their spec.overhead',
+    'no-fence': 'a returning host restarts its stale podVMs instead of fencing them',
+  },
   pheap: {
     'skip-swizzle-slab': 'leaves the pointers of one slab unswizzled when the heap opens at a new base',
   },

@@ -18,6 +18,8 @@ export interface StepDef<S = any, Slice = any> {
   schema: TObject;
   /** fields naming VMs of the scenario, checked to exist by the core (default ['vm']) */
   vmFields?: readonly string[];
+  /** the step defines VMs of its own at run time (the scenario's `vms` may then be empty) */
+  createsVms?: boolean;
   /** the step talks to the object store: the scenario must say `store:` */
   store?: boolean;
   /** the static walk before anything starts: what the step needs, what it changes */
