@@ -13,7 +13,8 @@ import type { Schedule, ScheduleSpec } from '../src/runner/schedule.js';
 import type { RunResult } from '../src/results/types.js';
 import { loadAll, openSession } from './session.js';
 import { projectRoot } from '../src/util/paths.js';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
+import { inShard, parseShard, workItems, type Shard } from '../src/runner/shard.js';
 
 /** Set by commands that talk to libvirt, so that main() closes the connection. */
 let usedLibvirt = false;
@@ -50,7 +51,7 @@ export function overallExit(outcomes: { result: { verdict: string } }[]): number
 }
 const verdictOfExit = (code: number) => (['pass', 'fail', 'error', 'unknown'] as const)[code] ?? 'error';
 
-interface RunFlags { runs: number; seed?: number; out: string; json?: boolean; keep?: boolean; report?: string | boolean; schedule?: 'random'; replay?: string; shrink?: boolean; shrinkRuns: number }
+interface RunFlags { /** print no per-run summary (nightly prints its own) */ quiet?: boolean; list?: boolean; shard?: Shard; runs: number; seed?: number; out: string; json?: boolean; keep?: boolean; report?: string | boolean; schedule?: 'random'; replay?: string; shrink?: boolean; shrinkRuns: number }
 
 interface Shrunk { schedule: Schedule; dir?: string; runs: number }
 
@@ -71,30 +72,39 @@ async function runCommand(files: string[], o: RunFlags): Promise<number> {
     err(`ftharness: invalid scenario file(s) or settings, nothing was started:\n${problems.join('\n')}`);
     return EXIT.error;
   }
+  const all = workItems(scenarios, o.runs, o.seed ?? replayed?.seed);
+  const items = o.shard ? inShard(all, o.shard) : all;
+  if (o.list) {
+    const shown = items.map((x) => ({ ...x, file: relative(process.cwd(), x.file) || x.file }));
+    if (o.json) process.stdout.write(JSON.stringify({ ...(o.shard ? { shard: `${o.shard.index}/${o.shard.count}` } : {}), total: all.length, items: shown }, null, 2) + '\n');
+    else for (const x of shown) process.stdout.write(`${x.scenario} run ${x.run}/${x.runs}${x.seed !== undefined ? ` seed ${x.seed}` : ''} ${x.file}\n`);
+    return EXIT.pass;
+  }
   usedLibvirt = true;
   const session = await openSession(err);
   const outcomes: RunOutcome[] = [];
   const shrunk = new Map<string, Shrunk>();
   try {
-    for (const s of scenarios) {
-      for (let k = 1; k <= o.runs && !session.stopped(); k++) {
-        let seed = o.seed !== undefined ? o.seed + k - 1 : replayed ? replayed.seed : s.seed !== undefined ? s.seed + k - 1 : undefined;
-        // A drawn schedule needs its seed now (it is the run's seed, recorded with it).
-        if (o.schedule && seed === undefined) seed = randomInt(MAX_SEED);
-        const schedule = replayed?.schedule ? { ...replayed.schedule, outcome: undefined } : o.schedule ? drawSchedule(s.schedule as ScheduleSpec, seed!) : undefined;
-        const base = { runIndex: k, runs: o.runs, seed, outRoot: o.out, keep: o.keep };
-        const out = await session.run(s, { ...base, schedule });
-        outcomes.push(out);
-        if (out.result.verdict === 'fail' && schedule?.faults.length && o.shrink !== false && !session.stopped()) {
-          const { shrinkSchedule } = await import('../src/runner/shrink.js');
-          const r = await shrinkSchedule(schedule, async (cand) => {
-            const c = await session.run(s, { ...base, schedule: cand });
-            return { failed: c.result.verdict === 'fail', dir: c.dir };
-          }, { maxRuns: o.shrinkRuns, log: err });
-          const found: Shrunk = { schedule: r.schedule, dir: r.dir ?? out.dir, runs: r.tried.length };
-          shrunk.set(out.dir, found);
-          await writeFile(join(out.dir, 'shrunk.json'), JSON.stringify({ ...found, tried: r.tried }, null, 2) + '\n');
-        }
+    for (const item of items) {
+      if (session.stopped()) break;
+      const s = scenarios.find((x) => x.file === item.file)!;
+      const k = item.run;
+      let seed = o.seed !== undefined ? o.seed + k - 1 : replayed ? replayed.seed : s.seed !== undefined ? s.seed + k - 1 : undefined;
+      // A drawn schedule needs its seed now (it is the run's seed, recorded with it).
+      if (o.schedule && seed === undefined) seed = randomInt(MAX_SEED);
+      const schedule = replayed?.schedule ? { ...replayed.schedule, outcome: undefined } : o.schedule ? drawSchedule(s.schedule as ScheduleSpec, seed!) : undefined;
+      const base = { runIndex: k, runs: o.runs, seed, outRoot: o.out, keep: o.keep };
+      const out = await session.run(s, { ...base, schedule });
+      outcomes.push(out);
+      if (out.result.verdict === 'fail' && schedule?.faults.length && o.shrink !== false && !session.stopped()) {
+        const { shrinkSchedule } = await import('../src/runner/shrink.js');
+        const r = await shrinkSchedule(schedule, async (cand) => {
+          const c = await session.run(s, { ...base, schedule: cand });
+          return { failed: c.result.verdict === 'fail', dir: c.dir };
+        }, { maxRuns: o.shrinkRuns, log: err });
+        const found: Shrunk = { schedule: r.schedule, dir: r.dir ?? out.dir, runs: r.tried.length };
+        shrunk.set(out.dir, found);
+        await writeFile(join(out.dir, 'shrunk.json'), JSON.stringify({ ...found, tried: r.tried }, null, 2) + '\n');
       }
     }
   } finally {
@@ -119,7 +129,7 @@ async function runCommand(files: string[], o: RunFlags): Promise<number> {
         ...(r.schedule ? { schedule: r.schedule } : {}), ...(shrunk.has(dir) ? { shrunk: shrunk.get(dir) } : {}),
       })),
     }, null, 2) + '\n');
-  } else {
+  } else if (!o.quiet) {
     const { describe } = await import('../src/runner/shrink.js');
     for (const { result: r, dir } of outcomes) {
       process.stdout.write(`${r.verdict.toUpperCase().padEnd(7)} ${r.scenario.name} run ${r.runIndex}/${r.runs} seed ${r.seed}: ${r.reason}\n      ${dir}\n`);
@@ -146,6 +156,8 @@ export function buildProgram(): Command {
   program.command('run').description('run scenario files; exit 0 pass, 1 fail, 2 error, 3 unknown (not judged)')
     .argument('<files...>', 'scenario YAML files')
     .addOption(new Option('--runs <n>', 'runs per scenario').argParser(positiveInt('runs')).default(1))
+    .option('--list', 'print the runs this invocation would execute (with --json: as JSON) and start nothing')
+    .addOption(new Option('--shard <i/N>', 'execute only shard i of N: the runs split deterministically by scenario and run index (CI matrices; combine with --list)').argParser((v: string) => { const r = parseShard(v); if (typeof r === 'string') throw new InvalidArgumentError(r); return r; }))
     .addOption(new Option('--seed <n>', 'base seed (run k uses seed+k-1)').argParser(positiveInt('seed')))
     .option('--out <dir>', 'results root', join(projectRoot(), 'reports'))
     .option('--json', 'print a JSON summary on stdout')
@@ -179,7 +191,10 @@ export function buildProgram(): Command {
       await libvirt();
       const { checks, accel } = await doctor({ probe: o.probe, log: err });
       const ready = checks.every((c) => c.ok || !c.required);
-      process.stdout.write(o.json ? JSON.stringify({ ready, checks, accel }, null, 2) + '\n' : formatDoctor(checks) + '\n');
+      const { hostLabels } = await import('../src/hosts/labels.js');
+      const { workRoot } = await import('../src/lab/ownership.js');
+      const host = await hostLabels({ accel: accel?.accel, cpuMode: accel?.cpuMode, workDir: workRoot() });
+      process.stdout.write(o.json ? JSON.stringify({ ready, labels: host.labels, host, checks, accel }, null, 2) + '\n' : `${formatDoctor(checks)}\nlabels: ${host.labels.join(' ')}\n`);
       process.exitCode = ready ? 0 : EXIT.error;
     });
 
@@ -256,6 +271,16 @@ export function buildProgram(): Command {
         }
       }
       process.exitCode = code;
+    });
+
+  program.command('nightly').description('one night of a suite on this host: results, report, JUnit, the host\'s trend, and an A/B comparison with the last good night; exit 0 good, 1 violation or regression, 2 error')
+    .requiredOption('--suite <file>', 'suite YAML: name, scenarios, runs, seed (date | N), baseline (last-good | none)')
+    .requiredOption('--reports <root>', 'where nights are kept: <root>/<host>/<date>/')
+    .option('--date <YYYY-MM-DD>', 'the night (default today, UTC); with seed: date it is also the seed')
+    .option('--json', 'print the night as JSON')
+    .action(async (o: import('./nightly.js').NightlyFlags) => {
+      const { nightlyCommand } = await import('./nightly.js');
+      process.exitCode = await nightlyCommand(o, (files, f) => runCommand(files, { ...f, quiet: true, shrinkRuns: 6 }), (s) => process.stdout.write(`${s}\n`), err);
     });
 
   const podvm = program.command('podvm').description('podVMs: a VM per pod, sized from its containers, placed by a VM scheduler');

@@ -6,6 +6,7 @@ import type { Progress } from '../src/report/progress.js';
 import type { RunOptions, RunOutcome } from '../src/runner/run.js';
 import { loadScenario, ScenarioError, type Scenario } from '../src/scenario/load.js';
 import { BROKEN_ENV, brokenProblems } from '../src/shared/broken-sut.js';
+import { heldSecret } from '../src/util/held-secrets.js';
 
 /** Every file read and validated; problems (file:line: field: reason) instead of scenarios. */
 export async function loadAll(files: string[]): Promise<{ scenarios: Scenario[]; problems: string[] }> {
@@ -17,6 +18,13 @@ export async function loadAll(files: string[]): Promise<{ scenarios: Scenario[];
     }
   }
   problems.push(...accelEnvProblems(), ...brokenProblems(process.env[BROKEN_ENV]));
+  // A BMC's password is named by reference: it must be there before anything starts.
+  for (const s of scenarios) {
+    s.vms.forEach((v, i) => {
+      const env = v.power?.ipmi.passwordEnv;
+      if (env && heldSecret(env) === undefined) problems.push(`${s.file}: vms[${i}].power.ipmi.passwordEnv: environment variable ${env} is not set (it holds the BMC password)`);
+    });
+  }
   return { scenarios, problems };
 }
 

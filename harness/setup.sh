@@ -23,9 +23,13 @@ fi
 # ceph-* / radosgw: the embedded S3 store (a real RADOS Gateway, see src/store/README.md).
 # chromium: the report tests open generated HTML in a headless browser.
 # crun: the OCI runtime podVM guests run their containers with (copied into the guest image).
+# openssh-server: the tests' remote lab host (sshd in a network namespace they create); its
+# service is never started by the install (policy-rc.d below). openipmi (ipmi_sim), ipmitool: the
+# tests' BMC and its client (power cuts through IPMI over LAN, on loopback).
 PKGS=(qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
       libvirt-dev qemu-guest-agent busybox-static kmod cpio linux-perf numactl ndctl curl
-      iproute2 ceph-mon ceph-osd radosgw ceph-common chromium python3 make g++ crun)
+      iproute2 ceph-mon ceph-osd radosgw ceph-common chromium python3 make g++ crun
+      openssh-server openssh-sftp-server openipmi ipmitool)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -34,7 +38,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -q >/dev/null
+  # No package may start a daemon on this machine (sshd would listen on port 22): deny service
+  # starts for the install, as Debian's policy-rc.d mechanism allows.
+  added_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null && $SUDO chmod 755 /usr/sbin/policy-rc.d && added_policy=1
+  fi
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  if [ -n "$added_policy" ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 # --- 2. libvirtd + virtlogd without systemd --------------------------------------------

@@ -29,8 +29,10 @@ function failureText(r: RunResult): string {
   return [r.reason, ...lines].join('\n');
 }
 
+/** Stable across nights (a CI's test history keys on it): what changes per night — the seed,
+ *  the run id — goes into the testcase's properties. */
 function caseName(r: RunResult): string {
-  return `run ${r.runIndex}/${r.runs} [${r.dimensions.accel}·${r.dimensions.topology}] seed=${r.seed}`;
+  return `run ${r.runIndex}/${r.runs} [${r.dimensions.accel}·${r.dimensions.topology}]`;
 }
 
 export function renderJunit(results: readonly RunResult[], opts: { name?: string } = {}): string {
@@ -58,6 +60,9 @@ export function renderJunit(results: readonly RunResult[], opts: { name?: string
     }
     for (const r of runs) {
       const tc = suite.ele('testcase', { name: caseName(r), classname: scenario, time: secs(r.durationMs), timestamp: r.startedAt });
+      const tp = tc.ele('properties');
+      tp.ele('property', { name: 'seed', value: String(r.seed) });
+      tp.ele('property', { name: 'runId', value: r.runId });
       switch (r.verdict) {
         case 'pass': break; // a bare testcase
         case 'fail': tc.ele('failure', { message: r.reason, type: 'invariant-violated' }).txt(failureText(r)); break;

@@ -20,7 +20,7 @@ import { SutDeadline, verdictOf } from './outcomes.js';
 import { BROKEN_ENV } from '../shared/broken-sut.js';
 import type { Scenario } from '../scenario/load.js';
 import { redact } from '../shared/redact.js';
-import { hostVersions } from '../vm/libvirt.js';
+import { hostVersions, LIBVIRT_URI } from '../vm/libvirt.js';
 import { resolveAccel, type AccelDecision } from '../hosts/accel.js';
 import { Interrupted, raceAbort } from '../util/abort.js';
 import type { RunContext, RunStore } from './context.js';
@@ -69,6 +69,8 @@ async function dimensions(ctx: RunContext | undefined, accel: AccelDecision | un
     // Guest NUMA cells and NVDIMMs are QEMU's inventions here: no host node pinning.
     topology: 'emulated',
     host: hostname(), hostKernel: release(), qemu: v.qemu, libvirt: v.libvirt,
+    // which libvirt ran the guests (its query, with the key file and ssh wrapper, left out)
+    libvirtUri: LIBVIRT_URI.split('?')[0],
     guestKernel: ctx?.guestKernel, gitRevision: await gitRevision(),
     ...(image ? { guestImage: image.hash } : {}),
     // A deliberately broken SUT (tests of the checkers): never to be mistaken for the real one.

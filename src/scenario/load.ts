@@ -34,6 +34,7 @@ export interface VmN {
   nvdimms: NvdimmN[];
   nics: ({ kind: 'user' } | { kind: 'link'; peer: string })[];
   code: boolean;
+  power?: VmFile['power'];
 }
 export interface Scenario {
   name: string;
@@ -154,6 +155,7 @@ function normalise(s: ScenarioFile, file: string): Scenario {
         hmat: v.hmat, nvdimms,
         nics: (v.nics ?? ['user']).map((n) => (n === 'user' ? { kind: 'user' as const } : { kind: 'link' as const, peer: n.link })),
         code: v.code ?? false,
+        ...(v.power ? { power: v.power } : {}),
       };
     }),
   };

@@ -62,6 +62,15 @@ const Vm = Type.Object({
   nvdimms: Type.Optional(Type.Array(Nvdimm)),
   nics: Type.Optional(Type.Array(Nic)),
   code: Type.Optional(Type.Boolean({ description: 'share the ftharness checkout read-only at /opt/ftharness (guest-side code)' })),
+  power: Type.Optional(Type.Object({
+    ipmi: Type.Object({
+      host: Type.String({ minLength: 1 }),
+      port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'default 623' })),
+      user: Type.String({ minLength: 1 }),
+      passwordEnv: Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$', description: 'environment variable holding the password (never the password itself)' }),
+      cipher: Type.Optional(Type.Integer({ minimum: 0, maximum: 17, description: 'IPMI cipher suite (default 3)' })),
+    }, { additionalProperties: false }),
+  }, { additionalProperties: false, description: 'cut this VM\'s power through its BMC (ipmitool lanplus chassis power off), not virsh destroy' })),
 }, { additionalProperties: false });
 
 const Image = Type.Object({

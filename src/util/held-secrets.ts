@@ -21,3 +21,14 @@ export function holdSecretsFromEnv(env: NodeJS.ProcessEnv = process.env): void {
 export function withHeldSecrets(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   return { ...env, ...held };
 }
+
+/** Take a credential the configuration names by reference (e.g. a BMC's passwordEnv) out of the
+ *  environment, as the fixed ones are: idempotent; undefined when it was never set. */
+export function heldSecret(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (held[name] === undefined && env[name]) {
+    held[name] = env[name]!;
+    registerSecret(held[name].trim());
+    delete env[name];
+  }
+  return held[name];
+}

@@ -62,7 +62,7 @@ describe('JUnit XML', () => {
     const suites = list((doc.testsuites as Node).testsuite);
     const save = suites.find((s) => s['@name'] === 'pmem-ha/cut-mid-save')!;
     const [passed, unknown] = list(save.testcase);
-    assert.deepEqual(Object.keys(passed).filter((k) => !k.startsWith('@')), ['system-out'], 'the pass has no outcome child');
+    assert.deepEqual(Object.keys(passed).filter((k) => !k.startsWith('@')), ['properties', 'system-out'], 'the pass has no outcome child');
     assert.equal(unknown.failure, undefined);
     assert.equal(unknown.error, undefined);
     const skipped = unknown.skipped as Node;
@@ -82,5 +82,18 @@ describe('JUnit XML', () => {
     const suites = list((doc.testsuites as Node).testsuite);
     const noise = list(suites.find((s) => s['@name'] === 'console noise')!.testcase)[0].error as Node;
     assert.match(String(noise['@message']), /Kernel panic & <oops> "quoted"/);
+  });
+
+  it('names testcases the same every night: the seed and run id are properties, not part of the name', () => {
+    const night = (seed: number, startedAt: Date) => makeRun({ scenario: 'pmem-ha-basic', runIndex: 1, runs: 2, verdict: 'pass', startedAt, seed });
+    const parse = (x: string) => list((parser.parse(x) as Node).testsuites && list(((parser.parse(x) as Node).testsuites as Node).testsuite)[0].testcase)[0];
+    const a = parse(renderJunit([night(11, NIGHT0)]));
+    const b = parse(renderJunit([night(99, new Date(NIGHT0.getTime() + 86_400_000))]));
+    assert.equal(a['@name'], b['@name']);
+    assert.doesNotMatch(String(a['@name']), /seed/);
+    const props = (c: Node) => Object.fromEntries(list((c.properties as Node).property).map((p) => [p['@name'], p['@value']]));
+    assert.equal(props(a).seed, String(night(11, NIGHT0).seed));
+    assert.notEqual(props(a).seed, props(b).seed);
+    assert.ok(props(a).runId);
   });
 });
