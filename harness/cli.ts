@@ -273,6 +273,14 @@ export function buildProgram(): Command {
       process.exitCode = code;
     });
 
+  program.command('hosts').description('the lab inventory\'s hosts with their capability labels and health (SSH with the pinned host key, libvirt, BMC); exit 0 all healthy, 2 otherwise')
+    .requiredOption('--inventory <file>', 'lab inventory YAML (see README "Running in the lab")')
+    .option('--json', 'JSON output')
+    .action(async (o: { inventory: string; json?: boolean }) => {
+      const { hostsCommand } = await import('./hosts.js');
+      process.exitCode = await hostsCommand(o, (s) => process.stdout.write(`${s}\n`), err);
+    });
+
   program.command('nightly').description('one night of a suite on this host: results, report, JUnit, the host\'s trend, and an A/B comparison with the last good night; exit 0 good, 1 violation or regression, 2 error')
     .requiredOption('--suite <file>', 'suite YAML: name, scenarios, runs, seed (date | N), baseline (last-good | none)')
     .requiredOption('--reports <root>', 'where nights are kept: <root>/<host>/<date>/')
