@@ -46,7 +46,8 @@ export function renderJunit(results: readonly RunResult[], opts: { name?: string
     time: secs(results.reduce((s, r) => s + r.durationMs, 0)),
   });
   for (const [scenario, runs] of [...byScenario].sort(([a], [b]) => a.localeCompare(b))) {
-    runs.sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.runIndex - b.runIndex);
+    // by run index first: shards merged in any order list the same cases in the same order
+    runs.sort((a, b) => a.runIndex - b.runIndex || a.startedAt.localeCompare(b.startedAt));
     const c = countVerdicts(runs);
     const suite = root.ele('testsuite', {
       name: scenario, tests: String(runs.length), failures: String(c.fail), errors: String(c.error), skipped: String(c.unknown),
