@@ -58,3 +58,17 @@ export async function openSession(err: (l: string) => void): Promise<Session> {
     close: () => life.release(),
   };
 }
+
+/** One real run of one scenario file for a benchmark: validated first (problems → exit 2), the
+ *  session released and libvirt closed afterwards whatever happens. */
+export async function benchRun(file: string, seed: number, outRoot: string): Promise<RunOutcome> {
+  const { scenarios, problems } = await loadAll([file]);
+  if (problems.length) { console.error(problems.join('\n')); process.exit(2); }
+  const session = await openSession((l) => process.stderr.write(`${l}\n`));
+  try {
+    return await session.run(scenarios[0], { runIndex: 1, runs: 1, seed, outRoot, keep: false });
+  } finally {
+    session.close();
+    await (await import('../src/vm/libvirt.js')).closeHypervisor();
+  }
+}

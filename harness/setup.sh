@@ -91,6 +91,20 @@ if [ -f src/pheap/native/build.sh ] && [ ! -f src/pheap/native/build/Release/phe
   say "building the pheap native addon (real mmap path)"
   bash src/pheap/native/build.sh >/dev/null 2>&1 || say "pheap addon did not build: pheap falls back to the portable file path"
 fi
+# NUMA tenant workload and privileged helper (src/numa/native): two static C programs that guests
+# run from the 9p mount (/opt/ftharness/src/numa/native/build/).
+numa_native=src/numa/native
+if [ -f $numa_native/build.sh ] && [ ! -x $numa_native/build/fth-numawl -o ! -x $numa_native/build/fth-numa \
+    -o $numa_native/numawl.c -nt $numa_native/build/fth-numawl -o $numa_native/numactl-helper.c -nt $numa_native/build/fth-numa ]; then
+  say "building the NUMA workload and helper (src/numa/native)"
+  bash $numa_native/build.sh >/dev/null || say "WARNING: fth-numawl/fth-numa did not build (see above): NUMA scenarios are unavailable, the rest of the harness works"
+fi
+# TCG access-counter plugin (src/numa/tcg): fetches QEMU's plugin header from the source package
+# (private apt config, cached in vm-images/cache/qemu-plugin/) and builds libfthnuma.so.
+if [ ! -f src/numa/tcg/build/libfthnuma.so -o src/numa/tcg/counter.c -nt src/numa/tcg/build/libfthnuma.so ]; then
+  say "building the TCG access-counter plugin (src/numa/tcg)"
+  bash src/numa/tcg/build.sh || say "WARNING: the access-counter plugin did not build (see above): NUMA access counting is unavailable, the rest of the harness works"
+fi
 
 # --- 4. compile ---------------------------------------------------------------------------
 say "compiling TypeScript"

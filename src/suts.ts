@@ -3,3 +3,4 @@
 import './pmem-ha/plugin/index.js';
 import './pheap/plugin/index.js';
 import './podvm/plugin/index.js';
+import './numa/plugin/index.js';

@@ -6,20 +6,10 @@
 import '../../src/util/warnings.js';
 import { parseArgs } from 'node:util';
 import { phaseBreakdown } from '../../src/report/phases.js';
-import { closeHypervisor } from '../../src/vm/libvirt.js';
-import { loadAll, openSession } from '../session.js';
+import { benchRun } from '../session.js';
 
 const { values } = parseArgs({ options: { scenario: { type: 'string', default: 'scenarios/pmem-ha-basic.yaml' }, json: { type: 'boolean' }, seed: { type: 'string', default: '3' } } });
-const { scenarios, problems } = await loadAll([values.scenario!]);
-if (problems.length) { console.error(problems.join('\n')); process.exit(2); }
-const session = await openSession((l) => process.stderr.write(`${l}\n`));
-let out;
-try {
-  out = await session.run(scenarios[0], { runIndex: 1, runs: 1, seed: Number(values.seed), outRoot: '/var/tmp/ftharness/bench-scenario', keep: false });
-} finally {
-  session.close();
-  await closeHypervisor();
-}
+const out = await benchRun(values.scenario!, Number(values.seed), '/var/tmp/ftharness/bench-scenario');
 const r = out.result;
 const b = phaseBreakdown(r);
 const tag = `[accel ${r.dimensions.accel} ${r.dimensions.accelChosen ?? ''}, cpu ${r.dimensions.cpuMode ?? '?'}, ${r.dimensions.topology} topology]`;

@@ -1,7 +1,7 @@
 // Locality over time from an exact access-counter series (cumulative counts per vCPU × memory
 // node: [readsUser, writesUser, readsKernel, writesKernel]). The time to 90 % local accesses
 // after a tenant's threads move is read from the counters themselves: the move is the first
-// interval in which the tenant's accesses come mostly from the destination vCPUs.
+// interval in which the (otherwise idle) destination vCPUs make accesses.
 
 export interface CounterSample { t: number; c: number[][][] }
 export interface IntervalLocality { t: number; local: number; remote: number; fraction: number | null }
@@ -32,15 +32,13 @@ export function intervalLocality(samples: CounterSample[], vcpuNode: number[], o
   return out;
 }
 
-/** The end time of the first interval in which the destination vCPUs made more (user) accesses
- *  than the source vCPUs — the threads had moved. undefined if they never did. */
-export function detectMove(samples: CounterSample[], fromVcpus: number[], toVcpus: number[]): number | undefined {
-  const tot = (s: CounterSample, vs: number[]) => vs.reduce((a, v) => a + s.c[v].reduce((x, cell) => x + cell[0] + cell[1], 0), 0);
-  for (let k = 1; k < samples.length; k++) {
-    const from = tot(samples[k], fromVcpus) - tot(samples[k - 1], fromVcpus);
-    const to = tot(samples[k], toVcpus) - tot(samples[k - 1], toVcpus);
-    if (to > from && to > 0) return samples[k].t;
-  }
+/** The start of the first interval in which the destination vCPUs made at least `minAccesses`
+ *  user accesses: the tenant's threads arrived (the destination CPUs are otherwise idle). Read
+ *  from the counters, so no guest clock is involved; the move happened within that interval.
+ *  undefined if they never did. */
+export function detectArrival(samples: CounterSample[], toVcpus: number[], minAccesses: number): number | undefined {
+  const tot = (s: CounterSample) => toVcpus.reduce((a, v) => a + s.c[v].reduce((x, cell) => x + cell[0] + cell[1], 0), 0);
+  for (let k = 1; k < samples.length; k++) if (tot(samples[k]) - tot(samples[k - 1]) >= minAccesses) return samples[k - 1].t;
   return undefined;
 }
 

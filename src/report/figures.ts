@@ -124,15 +124,17 @@ const MAX_NUMA_SERIES = 16;
 
 /** NUMA locality (share of local accesses) over time, one line per run. */
 export function numaFigure(runs: readonly RunResult[], idPrefix: string): Figure {
-  const series: { r: RunResult; name: string; t?: number[]; v: number[] }[] = [];
+  const series: { r: RunResult; name: string; t?: number[]; tFrom?: string; v: number[] }[] = [];
   for (const r of runs) {
     for (const [name, m] of Object.entries(r.metrics)) {
       if (roleOf(name) !== 'numa' || isUnsupported(m) || !m.values.length) continue;
-      series.push({ r, name, t: m.t && m.t.length === m.values.length ? m.t : undefined, v: fractionValues(m) });
+      series.push({ r, name, t: m.t && m.t.length === m.values.length ? m.t : undefined, tFrom: m.tFrom, v: fractionValues(m) });
     }
   }
   if (!series.length) return { html: emptyNote('NUMA locality series', METRIC_NAMES.numa), charts: [] };
   const timed = series.every((s) => s.t);
+  // Series aligned at their own origin (e.g. each policy's move) share the x axis only if all say so.
+  const from = series.every((s) => s.tFrom === series[0].tFrom) ? series[0].tFrom ?? 'run start' : "each series' own origin";
   const shown = series.slice(0, MAX_NUMA_SERIES);
   const id = `${idPrefix}-numa`;
   const datasets = shown.map((s, i) => ({
@@ -141,7 +143,7 @@ export function numaFigure(runs: readonly RunResult[], idPrefix: string): Figure
     borderColor: colourAt(i), backgroundColor: colourAt(i), pointRadius: 1.5, borderWidth: 1.5,
   }));
   const chart = lineChart(id, 'NUMA locality over time (share of memory accesses served by the local node)', datasets, {
-    x: { type: 'linear', title: { display: true, text: timed ? 'time since run start (s)' : 'sample index (no times recorded)' } },
+    x: { type: 'linear', title: { display: true, text: timed ? `time since ${from} (s)` : 'sample index (no times recorded)' } },
     y: { min: 0, max: 1, title: { display: true, text: 'local fraction' } },
   }, { y: 'percent' });
   const rows = series.map((s) => {

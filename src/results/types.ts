@@ -15,6 +15,9 @@ export interface Metric {
   /** Optional: ms since run start of each value, same length as `values`, for series sampled
    *  over time (e.g. numa_local_fraction). Reports use the sample index when absent. */
   t?: number[];
+  /** what `t` counts from when not the run start, e.g. "the move" (series of several phases
+   *  aligned at their own origin, drawn on one chart) */
+  tFrom?: string;
   /** Set when `values` is empty on purpose: why this run has no sample (the phase the metric
    *  measures did not happen, e.g. no restore after a refused save). Never a zero stand-in. */
   missing?: string;

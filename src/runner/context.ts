@@ -44,6 +44,8 @@ export interface RunContext {
   store?: RunStore;
   /** each SUT's own per-run state (SutPlugin.slice) */
   slices: Map<string, unknown>;
+  /** dimensions a step adds to the run's (e.g. counter: how its access counts were obtained) */
+  dimensions: Record<string, string>;
   /** the fault schedule drawn for this run (fired by the `schedule` step) */
   schedule?: Schedule;
 }

@@ -7,6 +7,7 @@ import type { Scenario, VmN } from '../scenario/load.js';
 import type { Accel, CpuMode, NicSpec, VmSpec } from '../vm/spec.js';
 import { projectRoot } from '../util/paths.js';
 import { FAST_BOOT_ARGS } from '../image/kernel-args.js';
+import { suts } from '../sut/registry.js';
 
 export const GUEST_MOUNTS: Record<string, string> = { fthimage: '/opt/fth', fthcode: '/opt/ftharness', fthrun: '/opt/fthrun', fthctl: '/run/fthctl' };
 /** Host side of a VM's writable control share (guest: /run/fthctl). */
@@ -77,6 +78,7 @@ export async function planVms(s: Scenario, lab: Lab, image: GuestImage | undefin
       ...(s.image ? {} : { agentSocket: join(lab.workDir, `${vm.name}.qga`) }),
       description: `ftharness run ${lab.runId} pid ${process.pid} scenario ${s.name}`,
     };
+    for (const sut of suts()) sut.prepareVm?.({ scenario: s, vm, spec, workDir: lab.workDir, resultsDir });
     return { key: vm.name, spec, vm };
   });
 }

@@ -112,7 +112,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
     const c: RunContext = {
       scenario: s, seed, lab, history, dir, image, host: { accel: accel.accel, cpu: accel.cpu }, specs: new Map(planned.map((p) => [p.key, p.spec])),
       metrics: {}, checks: [], patterns: new Map(), cuts: new Map(), snapshots: new Map(),
-      nemesis: undefined as unknown as Nemesis, evidence: new Evidence(dir), signal, progress: o.progress, log, slices: new Map(),
+      nemesis: undefined as unknown as Nemesis, evidence: new Evidence(dir), signal, progress: o.progress, log, slices: new Map(), dimensions: {},
       schedule: o.schedule,
     };
     c.nemesis = new Nemesis(c);
@@ -191,7 +191,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
     startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - startedAt.getTime(),
     verdict, reason, ...(error ? { error } : {}), ...(o.schedule ? { schedule: o.schedule } : {}),
     checks: ctx?.checks ?? [], metrics: ctx?.metrics ?? {},
-    dimensions: { ...(await dimensions(ctx, accel, image)), ...(ctx?.store ? { store: ctx.store.backend } : {}) },
+    dimensions: { ...(await dimensions(ctx, accel, image)), ...(ctx?.store ? { store: ctx.store.backend } : {}), ...ctx?.dimensions },
     history: history.events, faults: history.faults, artefacts,
   };
   await writeFile(join(dir, 'history.jsonl'), redact(history.events.map((e) => JSON.stringify(e)).join('\n') + '\n'));

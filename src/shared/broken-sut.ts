@@ -20,6 +20,9 @@ export const BROKEN_VARIANTS: Record<string, Record<string, string>> = {
     'ignore-overhead': 'the VM scheduler admits pods without charging their spec.overhead',
     'no-fence': 'a returning host restarts its stale podVMs instead of fencing them',
   },
+  numa: {
+    'cold-first': 'hot-first migration moves the coldest pages first (its ranking reversed)',
+  },
   pheap: {
     'skip-swizzle-slab': 'leaves the pointers of one slab unswizzled when the heap opens at a new base',
   },

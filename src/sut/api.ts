@@ -7,6 +7,8 @@ import type { CheckResult } from '../results/types.js';
 import type { RunContext } from '../runner/context.js';
 import type { WalkApi } from '../scenario/walk.js';
 import type { SchedulableFault } from '../runner/schedule.js';
+import type { Scenario, VmN } from '../scenario/load.js';
+import type { VmSpec } from '../vm/spec.js';
 
 /** One metric a SUT reports: unit and meaning, and why a run may have no sample of it
  *  (null: it depends on the run; the plugin says why when it records the gap). */
@@ -46,4 +48,16 @@ export interface SutPlugin<Slice = any> {
   guest?: Record<string, string>;
   /** fault kinds a generated schedule may draw for this SUT (src/runner/schedule.ts) */
   schedule?: readonly SchedulableFault[];
+  /** adjust a VM's spec before it is defined, for what this SUT's steps need of QEMU itself
+   *  (e.g. a TCG plugin in <qemu:commandline>); called for every VM a run plans */
+  prepareVm?(p: PrepareVm): void;
+}
+
+export interface PrepareVm {
+  scenario: Scenario;
+  vm: VmN;
+  spec: VmSpec;
+  /** the run's scratch directory (removed at cleanup) and its results directory (kept) */
+  workDir: string;
+  resultsDir: string;
 }

@@ -96,6 +96,9 @@ export interface VmSpec {
   cpu?: CpuMode;
   /** Free-form metadata stored in the domain's <description> (e.g. the owning run id). */
   description?: string;
+  /** Extra QEMU arguments passed through libvirt's qemu:commandline namespace (e.g. a TCG
+   *  plugin: ['-plugin', 'file=…']); libvirt marks the domain tainted (custom-argv). */
+  qemuArgs?: string[];
 }
 
 /** Memory hotplug slots libvirt/QEMU reserve for NVDIMMs (maxMemory slots). */

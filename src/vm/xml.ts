@@ -6,6 +6,8 @@ import { MEMORY_SLOTS, type NicSpec, type VmSpec } from './spec.js';
 import { FTH_QGA_CHANNEL } from './qga-transport.js';
 
 type Node = Record<string, unknown>;
+/** libvirt's namespace for QEMU pass-through (<qemu:commandline>). */
+export const QEMU_NS = 'http://libvirt.org/schemas/domain/qemu/1.0';
 const KiB = (mib: number) => String(mib * 1024);
 
 function cpuNode(s: VmSpec): Node {
@@ -106,6 +108,11 @@ export function renderDomainXml(s: VmSpec): string {
     on_crash: 'destroy',
     devices,
   };
+  if (s.qemuArgs?.length) {
+    // libvirt's QEMU namespace (schema: domaincommon.rng "qemucmdline"); the element comes last.
+    domain['@xmlns:qemu'] = QEMU_NS;
+    domain['qemu:commandline'] = { 'qemu:arg': s.qemuArgs.map((a) => ({ '@value': a })) };
+  }
   return create({ version: '1.0' }, { domain }).end({ prettyPrint: true, headless: true });
 }
 

@@ -1,6 +1,6 @@
 // Locality metrics from a hand-built exact counter series.
 import assert from 'node:assert/strict';
-import { areaUnderLocality, detectMove, hotLocalFraction, intervalLocality, timeToFraction, type CounterSample } from '../../src/numa/locality.js';
+import { areaUnderLocality, detectArrival, hotLocalFraction, intervalLocality, timeToFraction, type CounterSample } from '../../src/numa/locality.js';
 
 // Per interval: [vCPU, accesses to node 0, accesses to node 1] (user reads); cumulated below.
 const steps: [number, number, number][] = [
@@ -35,12 +35,13 @@ describe('NUMA locality from exact counts', () => {
   });
 
   it('finds the move in the counters and the time to 90 % local, sustained', () => {
-    const tMove = detectMove(s, [0], [1]);
-    assert.equal(tMove, 200);
-    assert.equal(timeToFraction(iv, 200, 0.9, 2), 400, 'the blip at 400 ms does not count with sustain 2');
-    assert.equal(timeToFraction(iv, 200, 0.9, 1), 200);
-    assert.equal(timeToFraction(iv, 200, 0.99, 2), null, 'not reached');
-    assert.equal(detectMove(s.slice(0, 2), [0], [1]), undefined);
+    const tMove = detectArrival(s, [1], 500);
+    assert.equal(tMove, 100, 'the start of the first interval with accesses on vCPU 1');
+    assert.equal(timeToFraction(iv, tMove!, 0.9, 2), 500, 'the blip at 500 ms does not count with sustain 2');
+    assert.equal(timeToFraction(iv, tMove!, 0.9, 1), 300);
+    assert.equal(timeToFraction(iv, tMove!, 0.99, 2), null, 'not reached');
+    assert.equal(detectArrival(s.slice(0, 2), [1], 1), undefined, 'vCPU 1 idle so far');
+    assert.equal(detectArrival(s, [1], 1001), undefined, 'never that many in one interval');
   });
 
   it('area under L(t) and the hot pages that are local', () => {

@@ -19,7 +19,7 @@ const imports = (file: string) => [...readFileSync(file, 'utf8').matchAll(/(?:fr
 
 describe('SUT boundary', () => {
   it('each registered SUT is one folder under src/ with a plugin', () => {
-    assert.deepEqual(suts().map((s) => s.name).sort(), ['pheap', 'pmem-ha', 'podvm']);
+    assert.deepEqual(suts().map((s) => s.name).sort(), ['numa', 'pheap', 'pmem-ha', 'podvm']);
     for (const s of suts()) assert.ok(statSync(`src/${s.name}/plugin/index.ts`).isFile());
   });
 

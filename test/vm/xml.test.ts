@@ -101,6 +101,21 @@ describe('domain XML rendering', () => {
     assert.equal(d.os.kernel, undefined);
     assert.equal(d.os.boot['@dev'], 'hd');
   });
+  it('passes extra QEMU arguments through <qemu:commandline> (last child, escaped), and renders nothing without them', () => {
+    const args = ['-plugin', 'file=/opt/p&<q>.so,out=/r/c.bin,nodes=2'];
+    const xml = renderDomainXml({ ...base(), qemuArgs: args });
+    const d = parse(xml).domain;
+    assert.equal(d['@xmlns:qemu'], 'http://libvirt.org/schemas/domain/qemu/1.0');
+    assert.deepEqual(arr(d['qemu:commandline']['qemu:arg']).map((a: any) => a['@value']), args);
+    assert.match(xml, /value="file=\/opt\/p&amp;&lt;q&gt;\.so,out=\/r\/c\.bin,nodes=2"/);
+    // libvirt's schema wants it after <devices>: the last element child of <domain>
+    assert.deepEqual(Object.keys(d).filter((k) => !k.startsWith('@')).slice(-2), ['devices', 'qemu:commandline']);
+    for (const none of [base(), { ...base(), qemuArgs: [] }]) {
+      const plain = renderDomainXml(none);
+      assert.doesNotMatch(plain, /qemu:commandline|xmlns:qemu|qemu:arg/);
+      assert.equal(parse(plain).domain['qemu:commandline'], undefined);
+    }
+  });
   it('spec problems: cell without CPUs, NVDIMM on a missing node, memory mismatch', () => {
     const s = base();
     s.numa!.cells[1].cpus = [];
