@@ -90,7 +90,7 @@ async function runPolicy(plan: HotMigrationPlan, policy: PolicyName, helper: Num
       rounds.push(sd.bitmap);
     }
     await helper.refsClear(wl.pid);
-    await sleep(plan.roundMs);
+    if (plan.roundMs) await sleep(plan.roundMs);
     const refs = await helper.referenced(wl.pid, { start: range.start, pages: N + wl.ready.nChunks * wl.ready.gapPages });
     const pfn = await helper.pfn64(wl.pid, range);
     event('measured');
@@ -117,7 +117,6 @@ async function runPolicy(plan: HotMigrationPlan, policy: PolicyName, helper: Num
     await helper.affinityAll(wl.pid, plan.to.cpus);
     const tMove = Date.now();
     const batches: PolicyResult['batches'] = [];
-    const moved = toMove;
     if (policy === 'all-at-once') {
       const r = await helper.migrate(wl.pid, [plan.from.node], [plan.to.node]);
       batches.push({ t: Date.now() - tMove, pages: N, notMoved: r.notMoved, ms: r.ms });
@@ -148,7 +147,7 @@ async function runPolicy(plan: HotMigrationPlan, policy: PolicyName, helper: Num
       pfn: Buffer.from(pfn.pfn.buffer).toString('base64'),
       softDirtyTop: hotOrder.slice(0, 2 * wl.ready.hotPages),
       referencedTop: order(refScore, remote).slice(0, 2 * wl.ready.hotPages),
-      moved: moved.length ? moved : undefined,
+      moved: toMove.length ? toMove : undefined,
       batches,
       onDest: onNode(plan.to.node), onSource: onNode(plan.from.node),
       vmstat: Object.fromEntries(Object.keys(vm1).filter((k) => vm1[k] !== vm0[k]).map((k) => [k, vm1[k] - (vm0[k] ?? 0)])),

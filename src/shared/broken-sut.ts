@@ -22,6 +22,7 @@ export const BROKEN_VARIANTS: Record<string, Record<string, string>> = {
   },
   numa: {
     'cold-first': 'hot-first migration moves the coldest pages first (its ranking reversed)',
+    'no-rebalance': 'the placement controller places arrivals but never re-places nor sends memory home',
   },
   pheap: {
     'skip-swizzle-slab': 'leaves the pointers of one slab unswizzled when the heap opens at a new base',

@@ -1,7 +1,7 @@
 // The hot-migration judges on synthetic evidence with known answers: each says true, false and
 // (where the evidence cannot decide) unknown.
 import assert from 'node:assert/strict';
-import { finalLocality, judgeHotPrecision, judgeMigratedLocal, judgeVsAllAtOnce, judgeVsAutonuma, t90, type HotMigrationEvidence, type PolicyEvidence } from '../../src/numa/plugin/judge.js';
+import { finalLocality, judgeHostCapable, judgeHotPrecision, judgeMigratedLocal, judgeVsAllAtOnce, judgeVsAutonuma, t90, type HotMigrationEvidence, type PolicyEvidence } from '../../src/numa/plugin/judge.js';
 import type { PolicyName } from '../../src/numa/hot-migration-plan.js';
 
 /** 100 ms intervals with these local fractions (1000 accesses each). */
@@ -71,5 +71,13 @@ describe('numa hot-migration judges', () => {
     assert.equal(judgeHotPrecision(ev([], h([0, 1, 9, 7, 8]))).valid, false); // 1/3
     assert.equal(judgeHotPrecision(ev([], { ...h([9, 8, 7]), exact: exact.map(() => 0) })).valid, 'unknown');
     assert.equal(judgeHotPrecision(ev([])).valid, 'unknown');
+  });
+
+  it('host level: skipped (unknown, with the reason) on one node, false for a node the host lacks, true otherwise', () => {
+    const one = judgeHostCapable({ label: 'tenant', hostNodes: [0], from: 0, to: 1, source: 'sysfs' });
+    assert.equal(one.valid, 'unknown');
+    assert.match(one.message, /^skipped: this host has 1 NUMA node/);
+    assert.equal(judgeHostCapable({ label: 'tenant', hostNodes: [0, 1], from: 0, to: 2, source: 'sysfs' }).valid, false);
+    assert.equal(judgeHostCapable({ label: 'tenant', hostNodes: [0, 1], from: 0, to: 1, source: 'sysfs' }).valid, true);
   });
 });

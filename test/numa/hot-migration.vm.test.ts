@@ -54,12 +54,21 @@ describe('numa hot-first migration on a real 2-node guest @vm', function () {
     assert.match(readFileSync(join(dir, 'tenant.access-series.jsonl'), 'utf8').split('\n')[0], /"armed":true/);
   });
 
-  it('the broken variant that moves the coldest pages first is caught (precision and t90 checks say false)', async () => {
+  it('@full the broken variant that moves the coldest pages first is caught (precision and t90 checks say false)', async () => {
     const { res, all } = await run('test/fixtures/numa/hot-migration-short.yaml', { [BROKEN_ENV]: 'numa:cold-first' });
     assert.equal(res.verdict, 'fail', `${res.reason}\n${all.slice(-2000)}`);
     assert.equal(check(res, 'hot-first moves the exact hottest pages first').valid, false);
     assert.equal(check(res, 'hot-first reaches 90 % local in ≤ 0.5 × all-at-once').valid, false);
     assert.equal(check(res, "each policy's outcome").valid, true, 'the moves themselves still happen');
     assert.equal(res.dimensions.brokenSut, 'numa:cold-first');
+  });
+
+  it('numa-host-hot-migration is skipped here (one host NUMA node), with the reason: verdict unknown, exit 3', async () => {
+    const r = await cli(['run', 'scenarios/numa-host-hot-migration.yaml', '--json', '--out', tmpDir('fth-numa-'), '--no-report', '--seed', '7']);
+    assert.equal(r.exitCode, 3, r.all);
+    const res = JSON.parse(readFileSync(join((JSON.parse(r.stdout) as { runs: { dir: string }[] }).runs[0].dir, 'results.json'), 'utf8')) as RunResult;
+    assert.equal(res.verdict, 'unknown');
+    assert.match(res.reason, /skipped: this host has 1 NUMA node/);
+    assert.ok(res.history.some((e) => e.f === 'skip'));
   });
 });

@@ -7,7 +7,7 @@ import { counterPluginPath, counterQemuArgs } from './counters.js';
 
 export const COUNTER_KIND = 'tcg-plugin (exact)';
 /** Steps whose VM must carry the counter. */
-export const COUNTED_STEPS: readonly string[] = ['numa-hot-migration'];
+export const COUNTED_STEPS: readonly string[] = ['numa-hot-migration', 'numa-placement'];
 const INTERVAL_MS = 100;
 
 export const counterFiles = (workDir: string, resultsDir: string, vm: string) => ({

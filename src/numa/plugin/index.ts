@@ -1,13 +1,15 @@
 // NUMA as a system under test: hottest-pages-first memory migration after a tenant's threads
 // move to another node (US8719545B2), against all-at-once, address-order and the kernel's
 // automatic NUMA balancing, judged on exact per-vCPU × node access counts from a TCG plugin.
-// (The placement cost model of US20160085571A1 is in src/numa/cost-model.ts; no step uses it yet.)
+// Placement (US20160085571A1): tenants placed and re-placed by the cost model (cost-model.ts),
+// judged against the exhaustive oracle on the harness's own readings and on the same counters.
 import type { SutPlugin } from '../../sut/api.js';
 import { registerSut } from '../../sut/registry.js';
 import { prepareCountedVm } from './counter-vm.js';
-import { judgeHotPrecision, judgeMigratedLocal, judgeVsAllAtOnce, judgeVsAutonuma } from './judge.js';
+import { judgeHostCapable, judgeHotPrecision, judgeMigratedLocal, judgeVsAllAtOnce, judgeVsAutonuma } from './judge.js';
 import { NUMA_STEP_SCHEMAS } from './schema.js';
-import { walkHotMigration } from './walk.js';
+import { walkHotMigration, walkPlacement } from './walk.js';
+import { judgePlacementOptimal, judgeRestores, judgeTenantLocal } from './placement-judge.js';
 
 const S = NUMA_STEP_SCHEMAS;
 const f = (d: string) => ({ unit: 'fraction', description: d });
@@ -21,6 +23,16 @@ export const numa: SutPlugin = {
       run: async (ctx, s) => (await import('./steps.js')).numaHotMigration(ctx, s),
       describe: (s) => `numa-hot-migration ${s.vm} ${s.policies.join(',')}`,
     },
+    'numa-placement': {
+      schema: S['numa-placement'], walk: walkPlacement,
+      run: async (ctx, s) => (await import('./placement-steps.js')).numaPlacement(ctx, s),
+      describe: (s) => `numa-placement ${s.vm} ${s.tenants.map((t: { name: string }) => t.name).join(',')}`,
+    },
+    'numa-host-hot-migration': {
+      schema: S['numa-host-hot-migration'], walk: (w, s) => { w.needOn(s.vm); },
+      run: async (ctx, s) => (await import('./host-steps.js')).numaHostHotMigration(ctx, s),
+      describe: (s) => `numa-host-hot-migration ${s.vm} host node ${s.from} → ${s.to}`,
+    },
   },
   prepareVm: prepareCountedVm,
   checkers: {
@@ -28,6 +40,10 @@ export const numa: SutPlugin = {
     'vs-all-at-once': judgeVsAllAtOnce,
     'vs-autonuma': judgeVsAutonuma,
     'hot-precision': judgeHotPrecision,
+    'host-capable': judgeHostCapable,
+    'placement-optimal': judgePlacementOptimal,
+    'tenant-local': judgeTenantLocal,
+    'restores-locality': judgeRestores,
   },
   metrics: {
     numa_local_fraction: f('per policy{policy=…}: destination vCPUs\' local share of user accesses per counter interval, t = ms after the move'),
@@ -38,9 +54,10 @@ export const numa: SutPlugin = {
     numa_counter_slowdown: { unit: 'ratio', description: 'the tenant\'s pace with the access counter unarmed ÷ armed, measured at the start of the step', missing: null },
     numa_local_accesses_2s: { unit: 'accesses', description: 'per policy: local user accesses of the destination vCPUs in the first 2 s after the move' },
     numa_accesses_2s: { unit: 'accesses', description: 'per policy: all user accesses of the destination vCPUs in the first 2 s after the move' },
+    numa_restore_ms: { unit: 'ms', description: 'numa-placement: the harness moved a tenant\'s memory away → the controller made it 90 % local again', missing: null },
     numa_migration_ms: { unit: 'ms', description: 'per policy: move → last page moved (emulated copying under TCG)', missing: null },
   },
-  guest: { 'hot-migration': 'src/numa/hot-migration.ts' },
+  guest: { 'hot-migration': 'src/numa/hot-migration.ts', placement: 'src/numa/placement.ts' },
 };
 
 registerSut(numa);

@@ -123,3 +123,18 @@ export function judgeHotPrecision(e: HotMigrationEvidence): CheckResult {
     message: `precision@${k} of the first moves ${moved.toFixed(3)} (limit ${e.expect.precision}); estimators: soft-dirty ${p(h.softDirty).toFixed(3)}, smaps Referenced ${p(h.referenced).toFixed(3)}`,
   };
 }
+
+/** What the host offers host-level NUMA steps: its nodes (sysfs), and the two the step names. */
+export interface HostNumaEvidence { label: string; hostNodes: number[]; from: number; to: number; source: string }
+
+/** Skipped (unknown, "skipped: …") on a host that cannot hold the experiment; false when the
+ *  scenario names a node the host does not have. */
+export function judgeHostCapable(e: HostNumaEvidence): CheckResult {
+  const name = `host NUMA nodes for host-level migration (${e.label})`;
+  if (e.hostNodes.length < 2) {
+    return { name, valid: 'unknown', message: `skipped: this host has ${e.hostNodes.length || 1} NUMA node (${e.source}); host-level moves need two, so nothing was faked and nothing judged` };
+  }
+  const missing = [e.from, e.to].filter((n) => !e.hostNodes.includes(n));
+  if (missing.length) return { name, valid: false, message: `the host has nodes ${e.hostNodes.join(', ')}, not ${missing.join(', ')}` };
+  return { name, valid: true, message: `host nodes ${e.hostNodes.join(', ')}: moving from ${e.from} to ${e.to}` };
+}

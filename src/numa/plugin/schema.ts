@@ -27,6 +27,30 @@ export const NUMA_STEP_SCHEMAS = {
       precision: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'share of hot-first\'s first k moves among the exact k hottest pages (default 0.8)' })),
     }, { additionalProperties: false })),
   }, 'move a tenant\'s thread to another node, then migrate its memory by each policy in turn; judged on exact access counts (TCG plugin)'),
+  'numa-placement': step('numa-placement', {
+    vm: VmName,
+    tenants: Type.Array(Type.Object({
+      name: Type.String({ pattern: '^[a-z][a-z0-9-]{0,20}$' }),
+      wss: Size,
+      at: Type.Integer({ minimum: 0, maximum: 600_000, description: 'ms after the controller starts' }),
+    }, { additionalProperties: false }), { minItems: 1, maxItems: 6, description: 'tenants arriving (≤ 6: the harness checks placements against an exhaustive oracle)' }),
+    controllerCpu: Type.Integer({ minimum: 0, description: 'the vCPU the controller runs on; tenants get the other vCPUs' }),
+    moveMemory: Type.Optional(Type.Object({
+      tenant: Type.String(), to: Node('node the harness moves the tenant\'s memory to, behind the controller\'s back'),
+      at: Type.Integer({ minimum: 0, maximum: 600_000, description: 'ms after the controller starts' }),
+    }, { additionalProperties: false })),
+    duration: Type.Integer({ minimum: 5000, maximum: 600_000, description: 'ms the controller runs' }),
+    settle: Ms('after an arrival before its locality is judged', 500, 60_000),
+    period: Ms('between the controller\'s measurements', 100, 10_000),
+    within: Ms('the controller must make the moved tenant 90 % local again within this', 1000, 120_000),
+  }, 'tenants arrive and are placed by the cost model; the harness moves one tenant\'s memory and the controller must restore locality; judged on the harness\'s own readings and the exact access counts'),
+  'numa-host-hot-migration': step('numa-host-hot-migration', {
+    vm: VmName,
+    from: Node('host NUMA node the VM\'s vCPUs and memory start on'),
+    to: Node('host NUMA node its vCPUs move to'),
+  }, 'host level (lab): the same policies acting on the VM itself (vcpupin, numatune, move_pages on QEMU\'s guest RAM); skipped, with the reason, on a host with fewer than two NUMA nodes'),
 } as const;
 
+export type PlacementStep = Static<typeof NUMA_STEP_SCHEMAS['numa-placement']>;
+export type HostHotMigrationStep = Static<typeof NUMA_STEP_SCHEMAS['numa-host-hot-migration']>;
 export type HotMigrationStep = Static<typeof NUMA_STEP_SCHEMAS['numa-hot-migration']>;
