@@ -47,6 +47,8 @@ export interface PolicyResult {
   /** workload pages found on the destination / source node at the end (move_pages query) */
   onDest: number;
   onSource: number;
+  /** node of each page at the end (move_pages status, Int16 LE, base64; negative = -errno) */
+  nodesAtEnd: string;
   /** /proc/vmstat numa_* and pgmigrate_* deltas over the policy's run */
   vmstat: Record<string, number>;
   perf: PerfReply;

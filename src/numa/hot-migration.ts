@@ -150,6 +150,7 @@ async function runPolicy(plan: HotMigrationPlan, policy: PolicyName, helper: Num
       moved: toMove.length ? toMove : undefined,
       batches,
       onDest: onNode(plan.to.node), onSource: onNode(plan.from.node),
+      nodesAtEnd: Buffer.from(Int16Array.from(nodes).buffer).toString('base64'),
       vmstat: Object.fromEntries(Object.keys(vm1).filter((k) => vm1[k] !== vm0[k]).map((k) => [k, vm1[k] - (vm0[k] ?? 0)])),
       perf,
       ops: wl.reports.map((r) => ({ t: r.t - tMove, ops: r.ops })),

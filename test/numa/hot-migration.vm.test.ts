@@ -47,6 +47,8 @@ describe('numa hot-first migration on a real 2-node guest @vm', function () {
       assert.equal(res.metrics[`perf.cycles{policy=${p}}`]?.unit, 'unsupported');
     }
     assert.equal(res.metrics['numa_t90_ms{policy=none}'].values.length, 0, 'no migration never gets local');
+    assert.equal(res.metrics['numa_hot_pages_local_fraction{policy=none}'].values[0], 0);
+    assert.ok(res.metrics['numa_hot_pages_local_fraction{policy=hot-first}'].values[0] > 0.99);
     assert.ok(res.metrics['vmstat.pgmigrate_success{policy=all-at-once}'].values[0] >= 16384 * 0.99);
     // the order of moved pages is kept with the run
     const st = JSON.parse(readFileSync(join(dir, 'tenant.numa-status.json'), 'utf8')) as { results: Record<string, { moved?: number[] }> };

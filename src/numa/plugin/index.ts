@@ -54,6 +54,7 @@ export const numa: SutPlugin = {
     numa_counter_slowdown: { unit: 'ratio', description: 'the tenant\'s pace with the access counter unarmed ÷ armed, measured at the start of the step', missing: null },
     numa_local_accesses_2s: { unit: 'accesses', description: 'per policy: local user accesses of the destination vCPUs in the first 2 s after the move' },
     numa_accesses_2s: { unit: 'accesses', description: 'per policy: all user accesses of the destination vCPUs in the first 2 s after the move' },
+    numa_hot_pages_local_fraction: f('per policy: share of the warm-up\'s exact k hottest pages on the destination node at the end'),
     numa_restore_ms: { unit: 'ms', description: 'numa-placement: the harness moved a tenant\'s memory away → the controller made it 90 % local again', missing: null },
     numa_migration_ms: { unit: 'ms', description: 'per policy: move → last page moved (emulated copying under TCG)', missing: null },
   },

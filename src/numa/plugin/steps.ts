@@ -12,6 +12,7 @@ import { guestProgram } from '../../sut/guest.js';
 import { metricName } from '../../results/conventions.js';
 import { armAccessCounter, readCounters, readSeries, type SeriesPoint } from './counters.js';
 import { detectArrival, intervalLocality } from '../locality.js';
+import { exactTop } from '../hotness.js';
 import { GUEST_NATIVE_DIR } from '../native-client.js';
 import type { HotMigrationPlan, HotMigrationStatus, PolicyName, PolicyResult } from '../hot-migration-plan.js';
 import { COUNTER_KIND, counterFiles } from './counter-vm.js';
@@ -134,6 +135,14 @@ async function judgeAndRecord(ctx: RunContext, s: HotMigrationStep, plan: HotMig
     ...(hf && w?.start && w.end ? { hotness: { hotPages: hf.hotPages, exact: exactPerPage(hf, w.start, w.end), moved: hf.moved ?? [], softDirty: hf.softDirtyTop, referenced: hf.referencedTop } } : {}),
   };
   record(ctx, evidence, r);
+  for (const p of s.policies) {
+    // Where the exact k hottest pages of its warm-up are at the end of each policy's run.
+    const res = r[p], w0 = warm.get(p);
+    if (!res || !w0?.start || !w0.end) continue;
+    const hot = exactTop(exactPerPage(res, w0.start, w0.end), res.hotPages);
+    const nodes = new Int16Array(new Uint8Array(Buffer.from(res.nodesAtEnd, 'base64')).buffer);
+    if (hot.length) addMetric(ctx, metricName('numa_hot_pages_local_fraction', { policy: p }), 'fraction', hot.filter((i) => nodes[i] === plan.to.node).length / hot.length, `the exact ${hot.length} hottest pages of the warm-up on the destination node at the end (move_pages in the guest)`);
+  }
   const cal = st.calibration;
   if (cal) {
     addMetric(ctx, 'numa_counter_slowdown', 'ratio', cal.unarmedOpsPerS / cal.armedOpsPerS, `the tenant's operations/s with the access counter unarmed ÷ armed, on one idle vCPU, ${CALIBRATE_MS} ms each (tcg)`);

@@ -24,7 +24,6 @@ export function walkHotMigration(w: WalkApi, s: HotMigrationStep): void {
   if (s.from === s.to) w.bad('to', 'from and to are the same node: nothing would move');
   if (s.policies.includes('hot-first') && !s.policies.includes('all-at-once') && s.expect?.vsAllAtOnce !== undefined) w.bad('expect', 'vsAllAtOnce needs the all-at-once policy in policies');
   if (s.expect?.precision !== undefined && !s.policies.includes('hot-first')) w.bad('expect', 'precision judges hot-first: add it to policies');
-  w.sutVm(s.vm).counter = true;
 }
 
 export function walkPlacement(w: WalkApi, s: PlacementStep): void {
@@ -50,5 +49,4 @@ export function walkPlacement(w: WalkApi, s: PlacementStep): void {
     if (s.moveMemory.at <= arr) w.bad(['moveMemory', 'at'], 'comes before the tenant arrives');
     if (s.moveMemory.at + (s.within ?? 8000) > s.duration) w.bad(['moveMemory', 'at'], `leaves less than within (${s.within ?? 8000} ms) before the controller stops`);
   }
-  w.sutVm(s.vm).counter = true;
 }
