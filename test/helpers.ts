@@ -1,6 +1,5 @@
 // Helpers shared by the integration tests: run the real CLI, look at libvirt and processes.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
@@ -8,8 +7,23 @@ import { runsDir } from '../src/lab/ownership.js';
 
 export const CLI = join(process.cwd(), 'bin', 'ftharness.js');
 
+// Scratch directories of the tests, removed when the test process exits. Kept for a look when
+// the run failed (mocha exits with the failure count) or FTHARNESS_KEEP_TMP=1, as the report
+// fixtures do. Removal at exit, not per test: a run dir is read again by later assertions.
+const scratch: string[] = [];
+process.on('exit', (code) => {
+  if (!scratch.length) return;
+  if (code !== 0 || process.env.FTHARNESS_KEEP_TMP) {
+    console.log(`\n  kept ${scratch.length} test scratch dirs under ${tmpdir()} (${code !== 0 ? `exit ${code}` : 'FTHARNESS_KEEP_TMP'})`);
+    return;
+  }
+  for (const d of scratch.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
 export function tmpDir(prefix = 'fth-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  scratch.push(d);
+  return d;
 }
 
 export function cli(args: string[], opts: { env?: Record<string, string> } = {}): ResultPromise<{ reject: false; all: true }> {

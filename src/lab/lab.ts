@@ -16,7 +16,9 @@ export function newRunId(now = new Date()): string {
   return `${ts}-${randomBytes(3).toString('hex')}`;
 }
 
-type Cleanup = { what: string; fn: () => Promise<void> };
+/** batch: adjacent cleanups with the same key run side by side ('independent': needs no other
+ *  resource of the run, e.g. a domain, the store daemons). */
+type Cleanup = { what: string; fn: () => Promise<void>; batch?: string };
 
 const liveLabs = new Set<Lab>();
 
@@ -49,8 +51,8 @@ export class Lab {
     return `${DOMAIN_PREFIX}${this.runId}-${vm}`;
   }
 
-  onCleanup(what: string, fn: () => Promise<void>): void {
-    this.cleanups.push({ what, fn });
+  onCleanup(what: string, fn: () => Promise<void>, opts: { batch?: string } = {}): void {
+    this.cleanups.push({ what, fn, batch: opts.batch });
   }
 
   /** Record (for `ftharness clean`) a process the run started, e.g. a store daemon. */
@@ -69,7 +71,7 @@ export class Lab {
     const vm = new Vm(spec);
     this.own.domains.push(spec.name);
     await saveOwnership(this.own);
-    this.onCleanup(`domain ${spec.name}`, () => vm.remove());
+    this.onCleanup(`domain ${spec.name}`, () => vm.remove(), { batch: 'independent' });
     await vm.define(xmlOut);
     this.vms.set(key, vm);
     return vm;
@@ -80,7 +82,7 @@ export class Lab {
     const vm = new Vm(spec);
     this.own.domains.push(spec.name);
     await saveOwnership(this.own);
-    this.onCleanup(`domain ${spec.name}`, () => vm.remove());
+    this.onCleanup(`domain ${spec.name}`, () => vm.remove(), { batch: 'independent' });
     this.vms.set(key, vm);
     await vm.startTransient(xmlOut);
     return vm;
@@ -97,13 +99,20 @@ export class Lab {
     if (this.closed) return [];
     this.closed = true;
     const problems: string[] = [];
-    for (const c of this.cleanups.reverse()) {
+    const run = async (c: Cleanup) => {
       try {
         await c.fn();
       } catch (e) {
         problems.push(`${c.what}: ${(e as Error).message}`);
         log(`cleanup of ${c.what} failed: ${(e as Error).message}`);
       }
+    };
+    const todo = this.cleanups.reverse();
+    for (let i = 0; i < todo.length;) {
+      let j = i + 1;
+      while (todo[i].batch && j < todo.length && todo[j].batch === todo[i].batch) j++;
+      await Promise.all(todo.slice(i, j).map(run));
+      i = j;
     }
     if (!problems.length) await dropOwnership(this.runId);
     liveLabs.delete(this);

@@ -25,7 +25,7 @@ export function guestEndpoint(endpoint: string): string {
 
 export async function openRunStore(kind: 'auto' | 'embedded' | 'external' | 'testcontainers-minio', lab: Lab, log: (l: string) => void): Promise<RunStore> {
   const handle = await openStore(configFor(kind), { log });
-  lab.onCleanup(`object store ${handle.backend}`, () => handle.stop());
+  lab.onCleanup(`object store ${handle.backend}`, () => handle.stop(), { batch: 'independent' });
   const bucket = handle.conn.bucket ?? `fth-${lab.runId}`;
   const s3 = makeS3Client(handle.conn);
   try {

@@ -4,10 +4,10 @@
 // counters file decoded from bytes laid out by hand as counter.c documents, the series, the
 // plugin arguments, and the built plugin's map handling in a QEMU that runs no guest.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { tmpDir } from '../helpers.js';
 import {
   buildAddressMap, counterPluginPath, counterQemuArgs, countersLayout, diffPageHits, hmpMtree, hmpRamblocks, nodeTotals, parsePluginArg,
   parseSeries, rangeOfGpa, readCounters, readSeries, renderMapFile, type CountersSnapshot, type Mtree,
@@ -171,7 +171,7 @@ describe('access counter host side (QEMU 7.2 TCG plugin)', () => {
         [11, 21, 31, 41].forEach((x, j) => b.writeBigUInt64LE(BigInt(x + v), o + 32 * nodes + 8 * j));
       }
       for (let p = 0; p < pages; p++) b.writeUInt32LE(p === 5 ? 0xffffffff : p * 10, 384 + 4 * p);
-      const dir = mkdtempSync(join(tmpdir(), 'fth-counters-'));
+      const dir = tmpDir('fth-counters-');
       writeFileSync(join(dir, 'c.bin'), b);
       const s = await readCounters(join(dir, 'c.bin'));
       assert.equal(s.armed, true);
@@ -200,7 +200,7 @@ describe('access counter host side (QEMU 7.2 TCG plugin)', () => {
     });
 
     it('reads the series, leaving out a line still being written', async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'fth-series-'));
+      const dir = tmpDir('fth-series-');
       const l1 = '{"t":1700000000123.456,"c":[[[0,0,0,0],[0,0,0,0]],[[0,0,0,0],[0,0,0,0]]],"u":[0,0],"armed":true}';
       const l2 = '{"t":1700000000323.456,"c":[[[1,2,3,4],[5,6,7,8]],[[9,10,11,12],[13,14,15,16]]],"u":[3,4]}';
       writeFileSync(join(dir, 's.jsonl'), `${l1}\n${l2}\n{"t":17000`);
@@ -219,7 +219,7 @@ describe('access counter host side (QEMU 7.2 TCG plugin)', () => {
     it('creates its header, reads the map (refusing bad ones with the line), marks exit', async function () {
       const p = counterPluginPath();
       if (!p.so) this.skip(); // the @vm calibration test fails on this; here: no QEMU work without the build
-      const dir = mkdtempSync(join(tmpdir(), 'fth-plugin-'));
+      const dir = tmpDir('fth-plugin-');
       const f = { out: join(dir, 'c.bin'), map: join(dir, 'map.txt'), series: join(dir, 's.jsonl') };
       const q = execa('qemu-system-x86_64', ['-M', 'none', '-accel', 'tcg', '-display', 'none', '-nodefaults', '-S', '-monitor', 'stdio',
         ...counterQemuArgs({ so: p.so!, ...f, vcpus: 2, nodes: 2, pages: 16 })], { stdin: 'pipe', reject: false, all: true });
