@@ -21,6 +21,13 @@ if (values.json) {
   const s = (ms: number) => `${(ms / 1000).toFixed(1).padStart(6)} s`;
   console.log(`${r.scenario.name}: ${r.verdict} (${r.reason}) ${tag}`);
   for (const p of b.phases) console.log(`  ${p.kind.padEnd(7)} ${s(p.end - p.start)}  at ${s(p.start)}  ${p.name}  ${tag}`);
+  // An agent start split on the guest clock (the rest of its span is the spawn and the poll).
+  for (const e of r.history.filter((x) => x.f === 'ha-agent-ready')) {
+    const g = (e.value as { guestMs?: { loadMs: number; initMs: number } | null }).guestMs;
+    if (!g) continue;
+    console.log(`  sut     ${s(g.loadMs)}  agent start ${e.process}: process start to agent constructed (Node bootstrap, bundle load, argument parsing; guest clock)  ${tag}`);
+    console.log(`  sut     ${s(g.initMs)}  agent start ${e.process}: constructed to ready (first store listing, control tail; guest clock)  ${tag}`);
+  }
   for (const [k, v] of Object.entries(sut)) console.log(`  sut     ${s(v as number)}  ${k} (the SUT's own timing)  ${tag}`);
   console.log(`${r.scenario.name} wall ${(b.wallMs / 1000).toFixed(1)} s ${tag}`);
   console.log(`harness overhead ${b.overheadPct.toFixed(1)} % (${(b.overheadMs / 1000).toFixed(1)} s of the wall with no guest or SUT work) ${tag}`);

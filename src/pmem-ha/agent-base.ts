@@ -11,8 +11,12 @@ export interface StatusCommon {
   schema: typeof STATUS_SCHEMA;
   role: 'primary' | 'standby';
   pid: number;
-  /** Wall-clock ms. */
+  /** Wall-clock ms: the process's start (Node's time origin), then the agent's construction
+   *  (Node bootstrap, bundle load and argument parsing lie between them). */
+  processStartedAt: number;
   agentStartedAt: number;
+  /** When it first was ready (primary) or watching (standby), else null. */
+  readyAt: number | null;
   updatedAt: number;
   phase: string;
   /** The --pause-at label the agent is blocked at, else null. */
@@ -35,7 +39,7 @@ export abstract class AgentBase<S extends StatusCommon> {
 
   constructor(controlDir: string, role: S['role'], initial: Omit<S, keyof StatusCommon>, echo?: (line: string) => void) {
     const now = Date.now();
-    const header: StatusCommon = { schema: STATUS_SCHEMA, role, pid: process.pid, agentStartedAt: now, updatedAt: now, phase: 'starting', pausedAt: null, lastError: null };
+    const header: StatusCommon = { schema: STATUS_SCHEMA, role, pid: process.pid, processStartedAt: Math.round(performance.timeOrigin), agentStartedAt: now, readyAt: null, updatedAt: now, phase: 'starting', pausedAt: null, lastError: null };
     this.reporter = new AgentReporter<S>(controlDir, { ...header, ...initial } as unknown as S, role, 50, echo);
     this.watcher = new ControlWatcher(
       controlDir,

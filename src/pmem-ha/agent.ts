@@ -162,12 +162,16 @@ function parseHostPortOrUsage(text: string, what: string) {
   }
 }
 
-const isMain = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/pmem-ha/agent.js');
-if (isMain) {
+/** Run the agent with these arguments (without node and the script); the guest's code-cache
+ *  launcher calls it (src/shared/launch.ts). */
+export function launch(args: string[]): void {
   buildCli()
-    .parseAsync(process.argv)
+    .parseAsync(args, { from: 'user' })
     .catch((err: unknown) => {
       process.stderr.write(`pmem-ha agent: ${redact(err instanceof Error ? err.message : String(err)).split('\n')[0]}\n`);
       process.exit(err instanceof UsageError ? 2 : 1);
     });
 }
+
+const isMain = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/pmem-ha/agent.js');
+if (isMain) launch(process.argv.slice(2));

@@ -89,7 +89,7 @@ export class PrimaryAgent extends AgentBase<PrimaryStatus> {
       this.reporter.event('store-unreachable-at-start', { error: (err as Error).message });
     }
     this.startControl();
-    this.reporter.update({ phase: 'ready' });
+    this.reporter.update({ phase: 'ready', readyAt: Date.now() });
     this.reporter.event('ready', { newestKnown: this.newestKnown });
   }
 

@@ -112,7 +112,7 @@ export class StandbyAgent extends AgentBase<StandbyStatus> {
       });
       this.reporter.update({ signalPort: this.server.port });
     }
-    if (this.status.phase === 'starting') this.reporter.update({ phase: 'watching' });
+    if (this.status.phase === 'starting') this.reporter.update({ phase: 'watching', readyAt: Date.now() });
     this.reporter.event('ready', { heldGeneration: this.status.heldGeneration, signalPort: this.status.signalPort });
     this.trigger('boot');
     const poll = (): void => {

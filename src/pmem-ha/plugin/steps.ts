@@ -20,13 +20,13 @@ import { acKey, acLossFault, corruptChunkFault } from './faults.js';
 import { addHaMetric, primaryMetrics, recordMissingHaMetrics } from './metrics.js';
 import type { AcLossStep, AcRestoreStep, CheckHaStep, CorruptChunkStep, HaAgentStep, HoldupSweepStep, PowerCutAtStep, WaitHaStep } from './schema.js';
 import { haSlice, PMEM_HA } from './slice.js';
-import { guestProgram } from '../../sut/guest.js';
+import { guestCommand } from '../../sut/guest.js';
 import { readStatus, waitStatus } from './status.js';
 import { judgeProbe } from './sweep.js';
 import { readGenerations, uncommittedSaves } from './truth.js';
 
 // The bundled agent (src/sut/guest.ts): one file over 9p, nothing of the harness in it.
-const AGENT = guestProgram(PMEM_HA, 'agent');
+const agentCommand = () => guestCommand(PMEM_HA, 'agent');
 const SIGNAL_PORT = 7070;
 /** One shell word, whatever it holds. */
 const shellQuote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
@@ -59,11 +59,14 @@ export async function haAgent(ctx: RunContext, s: HaAgentStep): Promise<void> {
   // pids repeat across reboots; the start time does not).
   const before = await readStatus(ctx, s.vm);
   await ctx.history.op(s.vm, 'ha-agent-start', { role: s.role, args: args.join(' ') }, () =>
-    vm.agent.spawn(`node ${AGENT} ${args.map(shellQuote).join(' ')}`, '/run/fthctl/agent.log', env));
+    vm.agent.spawn(`${agentCommand()} ${args.map(shellQuote).join(' ')}`, '/run/fthctl/agent.log', env));
   const ready = s.role === 'primary' ? ['ready'] : ['watching'];
   const st = await waitStatus(ctx, s.vm, ready.join('/'), 120_000, (x) => (x.pid !== before?.pid || x.agentStartedAt !== before?.agentStartedAt) && (ready.includes(x.phase) || (s.pauseAt !== undefined && x.phase === 'paused')));
   slice.agents.set(s.vm, { role: s.role, prefix });
-  ctx.history.add('info', s.vm, 'ha-agent-ready', { role: s.role, phase: st.phase, heldGeneration: st.heldGeneration ?? null });
+  // Where the start went, on the guest clock: process start -> agent constructed (Node
+  // bootstrap + bundle load + argument parsing) -> ready (first store listing, control tail).
+  const guestMs = st.processStartedAt && st.readyAt ? { loadMs: st.agentStartedAt - st.processStartedAt, initMs: st.readyAt - st.agentStartedAt } : null;
+  ctx.history.add('info', s.vm, 'ha-agent-ready', { role: s.role, phase: st.phase, heldGeneration: st.heldGeneration ?? null, guestMs });
 }
 
 export async function acLoss(ctx: RunContext, s: AcLossStep): Promise<void> {
