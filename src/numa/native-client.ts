@@ -363,9 +363,12 @@ export class Workload extends EventEmitter {
 }
 
 /** Spawn fth-numawl and wait for its ready line (first touch of the whole WSS happens before it). */
-export function startWorkload(opts: WorkloadOptions & { binary?: string; readyTimeoutMs?: number }): Promise<Workload> {
+export function startWorkload(opts: WorkloadOptions & { binary?: string; readyTimeoutMs?: number; cpus?: number[] }): Promise<Workload> {
   const binary = opts.binary ?? nativeBinary('fth-numawl');
-  const child = spawn(binary, workloadArgs(opts), { stdio: ['ignore', 'pipe', 'pipe'] });
+  // `cpus`: start already confined there (taskset execs the workload, same pid), so its stack,
+  // libc data and thread stacks are first-touched on that node, not where the parent runs.
+  const [file, args] = opts.cpus?.length ? ['taskset', ['-c', opts.cpus.join(','), binary, ...workloadArgs(opts)]] : [binary, workloadArgs(opts)];
+  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const rl = createInterface({ input: child.stdout!, crlfDelay: Infinity });
   let stderr = '';
   const onErr = (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000); };
@@ -394,7 +397,7 @@ export function startWorkload(opts: WorkloadOptions & { binary?: string; readyTi
       wl = new Workload(child, v, rl, exited);
       resolve(wl);
     };
-    const onSpawnErr = (e: Error) => fail(`could not run (${binary}): ${e.message}`);
+    const onSpawnErr = (e: Error) => fail(`could not run (${file === binary ? binary : `taskset for ${binary}`}): ${e.message}`);
     rl.on('line', onLine);
     child.once('error', onSpawnErr);
     void exited.then((x) => { if (!wl) fail(`exited before ready (${x.signal ?? `code ${x.code}`})`); });

@@ -95,6 +95,7 @@ async function arrive(plan: PlacementPlan, helper: NumaHelper, placed: Map<strin
   const wl = await startWorkload({
     binary: join(plan.nativeDir, 'fth-numawl'), wssMiB: t.wssMiB, chunkPages: w.chunkPages, hotFraction: w.hotFraction, hotShare: w.hotShare,
     writeRatio: w.writeRatio, zipfInt: true, seed: plan.seed + placed.size, node: plan.nodes[best.node].id, threads: 1, reportMs: 1000,
+    cpus: [cpu],
   });
   await helper.affinityAll(wl.pid, [cpu]);
   placed.set(t.name, { wl, node: best.node, cpu, wssBytes: me.wssBytes });

@@ -35,12 +35,19 @@ describe('numa placement judges', () => {
     assert.match(r.message, /b \(vCPU 1\): 55\.0 % local/);
   });
 
-  it('restore: remote first, local again in time passes; too late or never fails; never remote cannot judge', () => {
-    const e = (f: number[], within = 1000) => ({ label: 'x', tenant: 'a', withinMs: within, target: 0.9, intervals: iv(f) });
+  it('restore: remote first, local again in time after the move passes; too late or never fails; never remote cannot judge', () => {
+    const e = (f: number[], within = 1000, faultEndMs = 0) => ({ label: 'x', tenant: 'a', withinMs: within, target: 0.9, faultEndMs, intervals: iv(f) });
     const ok = judgeRestores(e([1, 0.95, 0.5, 0.2, 0.5, 0.95, 0.96]));
     assert.equal(ok.valid, true, ok.message);
-    assert.match(ok.message, /below 90 % local from 300 ms \(lowest 20\.0 %\), 600 ms to 90 % again/);
+    assert.match(ok.message, /below 90 % local from 300 ms \(lowest 20\.0 %\); the move took 0 ms; 600 ms after it 90 % local again/);
     assert.equal(judgeRestores(e([1, 0.95, 0.5, 0.2, 0.5, 0.95, 0.96], 500)).valid, false);
+    // counted from the end of the move: the same curve with a move that took 400 ms is 200 ms
+    const late = judgeRestores(e([1, 0.95, 0.5, 0.2, 0.5, 0.95, 0.96], 250, 400));
+    assert.equal(late.valid, true, late.message);
+    assert.match(late.message, /the move took 400 ms; 200 ms after it/);
+    assert.equal(judgeRestores(e([1, 0.95, 0.5, 0.2, 0.5, 0.95, 0.96], 150, 400)).valid, false);
+    // local again only while the move still ran, remote after it: the sustained return after the end counts
+    assert.equal(judgeRestores(e([1, 0.5, 0.95, 0.96, 0.5, 0.5, 0.5], 1000, 450)).valid, false);
     assert.equal(judgeRestores(e([0.1, 0.1, 0.1])).valid, false);
     assert.equal(judgeRestores(e([0.99, 0.99, 0.99])).valid, 'unknown');
   });

@@ -33,7 +33,10 @@ describe('numa placement on a real 2-node guest @vm', function () {
     assert.equal(res.verdict, 'pass', `${res.reason}\n${all.slice(-2000)}`);
     assert.equal(res.checks.length, 3);
     assert.match(check(res, 'tenants placed as the cost model').message, /placement a→0 b→1/);
-    assert.ok(res.metrics.numa_restore_ms.values[0] > 0);
+    assert.ok(res.metrics.numa_restore_ms.values[0] >= 0);
+    assert.ok(res.metrics.numa_move_ms.values[0] > 0);
+    const iso = res.history.find((e) => e.f === 'isolate-tenant-cpus' && e.type === 'ok');
+    assert.ok(iso && (iso.value as { processes: number }).processes > 0, 'user processes moved off the tenant vCPUs');
     assert.ok(res.metrics['numa_local_fraction{tenant=a}'].values.length > 50);
     assert.ok(res.history.some((e) => e.process === 'nemesis' && e.f === 'move-memory' && e.type === 'ok'));
     assert.equal(res.dimensions.counter, 'tcg-plugin (exact)');

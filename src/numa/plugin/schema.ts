@@ -42,7 +42,7 @@ export const NUMA_STEP_SCHEMAS = {
     duration: Type.Integer({ minimum: 5000, maximum: 600_000, description: 'ms the controller runs' }),
     settle: Ms('after an arrival before its locality is judged', 500, 60_000),
     period: Ms('between the controller\'s measurements', 100, 10_000),
-    within: Ms('the controller must make the moved tenant 90 % local again within this', 1000, 120_000),
+    within: Ms('the controller must make the moved tenant 90 % local again within this after the harness\'s move of its memory ends', 1000, 120_000),
   }, 'tenants arrive and are placed by the cost model; the harness moves one tenant\'s memory and the controller must restore locality; judged on the harness\'s own readings and the exact access counts'),
   'numa-host-hot-migration': step('numa-host-hot-migration', {
     vm: VmName,
