@@ -62,11 +62,24 @@ export async function openSession(err: (l: string) => void): Promise<Session> {
 /** One real run of one scenario file for a benchmark: validated first (problems → exit 2), the
  *  session released and libvirt closed afterwards whatever happens. */
 export async function benchRun(file: string, seed: number, outRoot: string): Promise<RunOutcome> {
-  const { scenarios, problems } = await loadAll([file]);
+  return (await benchRuns([file], seed, outRoot, 1))[0];
+}
+
+/** Each file `rounds` times, interleaved (A B A B …), in one session: an A/B comparison whose
+ *  sides share the machine's state and drift. Stops early when the session is stopped. */
+export async function benchRuns(files: string[], seed: number, outRoot: string, rounds: number): Promise<RunOutcome[]> {
+  const { scenarios, problems } = await loadAll(files);
   if (problems.length) { console.error(problems.join('\n')); process.exit(2); }
   const session = await openSession((l) => process.stderr.write(`${l}\n`));
+  const out: RunOutcome[] = [];
   try {
-    return await session.run(scenarios[0], { runIndex: 1, runs: 1, seed, outRoot, keep: false });
+    for (let k = 1; k <= rounds; k++) {
+      for (const s of scenarios) {
+        if (session.stopped()) return out;
+        out.push(await session.run(s, { runIndex: k, runs: rounds, seed: seed + k, outRoot, keep: false }));
+      }
+    }
+    return out;
   } finally {
     session.close();
     await (await import('../src/vm/libvirt.js')).closeHypervisor();

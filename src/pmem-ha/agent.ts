@@ -7,7 +7,7 @@
 // and README.md). Exit codes: 0 after a shutdown event or SIGTERM/SIGINT, 2 on bad usage or
 // configuration, 1 on an unexpected crash.
 
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseSize } from '../shared/size.js';
 import { redact } from '../shared/redact.js';
 import { DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY } from './chunks.js';
@@ -120,17 +120,19 @@ export function buildCli(): Command {
   common(program.command('primary').description('save /dev/pmemN to the store on an AC-loss notice, then signal the standby'))
     .option('--chunk-size <bytes>', 'chunk size', size, DEFAULT_CHUNK_SIZE)
     .option('--standby-addr <host:port>', 'signal the standby here after each commit')
+    .addOption(new Option('--signal-at <when>', 'commit: signal after the manifest; start: also when the save begins, so the standby fetches and verifies chunks while they land (pipelined restore)').choices(['commit', 'start']).default('commit'))
     .option('--quiesce-pidfile <file>', 'SIGSTOP/SIGCONT the pids listed in this file around a save')
     .option('--quiesce-cmd <cmd>', 'shell command that stops the writers (exit 0 = stopped)')
     .option('--resume-cmd <cmd>', 'shell command that resumes the writers')
     .option('--finish-threshold <f>', 'on AC restore, finish the save if this fraction of chunks was read (default 1)', fraction, 1)
     .option('--source-id <id>', 'recorded in manifests (default hostname:dev)')
-    .action(async (o: CommonOpts & { chunkSize: number; standbyAddr?: string; quiescePidfile?: string; quiesceCmd?: string; resumeCmd?: string; finishThreshold: number; sourceId?: string }) => {
+    .action(async (o: CommonOpts & { chunkSize: number; standbyAddr?: string; signalAt: 'commit' | 'start'; quiescePidfile?: string; quiesceCmd?: string; resumeCmd?: string; finishThreshold: number; sourceId?: string }) => {
       const agent = new PrimaryAgent({
         ...shared(o, 'primary'),
         chunkSize: o.chunkSize,
         sourceId: o.sourceId,
         standby: o.standbyAddr ? parseHostPortOrUsage(o.standbyAddr, '--standby-addr') : undefined,
+        signalAt: o.signalAt,
         quiescer: quiescerFrom(o),
         finishThreshold: o.finishThreshold,
       });

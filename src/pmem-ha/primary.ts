@@ -11,7 +11,7 @@ import { isBroken } from '../shared/broken-sut.js';
 import { AgentBase, type ActionEvent, type StatusCommon } from './agent-base.js';
 import { listGenerations } from './restore.js';
 import { deleteUncommitted, saveRegion, type SaveEvent, type SaveOptions, type SaveProgress, type SaveOutcome, type SaveResult } from './save.js';
-import { sendCommitSignal, type HostPort } from './signal.js';
+import { sendCommitSignal, sendStartSignal, type HostPort } from './signal.js';
 import type { PauseAt } from './pause.js';
 import type { Quiescer } from './quiesce.js';
 
@@ -20,6 +20,9 @@ export interface PrimaryConfig extends Pick<SaveOptions, 'store' | 'prefix' | 'r
   /** Every events.jsonl line is also passed here (the CLI prints them). */
   echo?: (line: string) => void;
   standby?: HostPort;
+  /** commit (default): signal the standby after the manifest; start: also when the save begins,
+   *  so that it fetches and verifies chunks while they land (pipelined restore). */
+  signalAt?: 'commit' | 'start';
   signalKey?: string;
   pauseAt?: PauseAt;
   quiescer: Quiescer;
@@ -43,6 +46,9 @@ export interface SaveStatus extends SaveCounts {
   chunksDoneAt: number | null;
   manifestCommittedAt: number | null;
   manifestSha256: string | null;
+  /** pipelined restore: the save-start signal (null: not sent, or --signal-at commit) */
+  startSignalSentAt: number | null;
+  startSignalAckedAt: number | null;
   signalSentAt: number | null;
   signalAckedAt: number | null;
   signalDetail: string | null;
@@ -69,6 +75,7 @@ export interface PrimaryStatus extends StatusCommon {
 
 export class PrimaryAgent extends AgentBase<PrimaryStatus> {
   private abandonCtl?: AbortController;
+  private startSignalCtl?: AbortController;
   private saving?: Promise<void>;
   private newestKnown: string | null = null;
   private acRestoredDuringSave = false;
@@ -158,6 +165,8 @@ export class PrimaryAgent extends AgentBase<PrimaryStatus> {
       chunksDoneAt: null,
       manifestCommittedAt: null,
       manifestSha256: null,
+      startSignalSentAt: null,
+      startSignalAckedAt: null,
       signalSentAt: null,
       signalAckedAt: null,
       signalDetail: null,
@@ -190,8 +199,24 @@ export class PrimaryAgent extends AgentBase<PrimaryStatus> {
         deadline: save.deadlineAt,
         signal: this.abandonCtl.signal,
         pause: this.pauseControl(this.cfg.pauseAt, () => ({ chunksUploaded: save.chunksUploaded })),
+        notifyStart: this.cfg.standby && this.cfg.signalAt === 'start'
+          ? (info, o) => {
+              const to = `${this.cfg.standby!.host}:${this.cfg.standby!.port}`;
+              save.startSignalSentAt = Date.now();
+              this.reporter.event('start-signal-sent', { to, generation: info.generation });
+              // Never longer than the save: the commit signal supersedes it.
+              this.startSignalCtl = new AbortController();
+              const signal = AbortSignal.any([this.startSignalCtl.signal, ...(o.signal ? [o.signal] : [])]);
+              sendStartSignal(this.cfg.standby!, info, { key: this.cfg.signalKey, deadline: o.deadline, signal }).then((r) => {
+                if (r.acked) save.startSignalAckedAt = Date.now();
+                this.reporter.update({});
+                this.reporter.event(r.acked ? 'start-signal-acked' : 'start-signal-unacked', { detail: r.detail });
+              }, () => undefined);
+            }
+          : undefined,
         notify: this.cfg.standby
           ? async (claim, o) => {
+              this.startSignalCtl?.abort();
               save.signalSentAt = Date.now();
               this.reporter.update({ phase: 'signalling' });
               this.reporter.event('signal-sent', { to: `${this.cfg.standby!.host}:${this.cfg.standby!.port}`, generation: claim.generation });
@@ -285,6 +310,7 @@ export class PrimaryAgent extends AgentBase<PrimaryStatus> {
 
   protected async onShutdown(): Promise<void> {
     this.abandonCtl?.abort(new Error('shutdown'));
+    this.startSignalCtl?.abort();
     await this.saving?.catch(() => undefined);
     if (this.status.writersStopped) await this.resumeWriters();
   }

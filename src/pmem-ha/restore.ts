@@ -9,9 +9,9 @@ import { isBroken } from '../shared/broken-sut.js';
 import { open, mkdtemp, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openRegion, runPool, DEFAULT_CONCURRENCY } from './chunks.js';
-import { chunkKey, compareGenerations, generationFromKey, genRoot, manifestKey } from './layout.js';
+import { chunkKey, compareGenerations, generationFromKey, genDir, genRoot, manifestKey } from './layout.js';
 import { ManifestError, parseManifest, sha256Hex, type Manifest } from './manifest.js';
-import { withRetry, type ObjectStore } from './store.js';
+import { sleep, withRetry, type ObjectStore } from './store.js';
 import type { Journal, JournalRecord } from './journal.js';
 import type { PauseControl } from './pause.js';
 
@@ -102,16 +102,185 @@ export interface FetchOptions {
   signal?: AbortSignal;
   /** Give up retrying a flaky store after this long (ms); the caller tries again later. */
   retryBudgetMs?: number;
+  /** Chunks already in the stage (a pipelined prefetch): reused when their sha256 and length
+   *  are the manifest's, fetched again otherwise. */
+  prefetched?: Map<number, StagedChunk>;
+}
+
+/** A chunk a prefetch staged before the manifest existed: what its bytes hash to. */
+export interface StagedChunk { sha256: string; length: number }
+
+/** What a prefetch hands to the restore of its generation: the stage and what it holds. */
+export interface Prefetched { generation: string; chunkSize: number; stage: Stage; staged: Map<number, StagedChunk>; bytesFetched: number }
+
+export type PrefetchEnd = 'handed-over' | 'manifest-seen' | 'stale' | 'replaced' | 'stopped';
+
+export interface PrefetchOptions {
+  store: ObjectStore;
+  prefix: string;
+  generation: string;
+  /** the chunk size the save announced (a manifest with another one gets no prefetched chunk) */
+  chunkSize: number;
+  stage: Stage;
+  concurrency?: number;
+  /** ms between listings of the generation's chunks (default 150) */
+  pollMs?: number;
+  /** give up when no new chunk appeared for this long (default 60000): a torn save */
+  staleMs?: number;
+  /** a chunk was staged */
+  onChunk?: (index: number, bytes: number) => void;
+  /** the manifest is in the store: the caller starts its (normal, verifying) check now */
+  onManifest?: () => void;
+  /** FTH_BROKEN_SUT=pmem-ha-standby:apply-early only: write each chunk as it lands */
+  applyEarly?: (index: number, data: Buffer) => Promise<void>;
+}
+
+/**
+ * Pipelined restore, standby side: while the primary's save is still running, list the
+ * generation's chunks as they land, fetch each once, hash it and stage it. Nothing here touches
+ * the region: the restore that follows the manifest (restoreNewest with `prefetchFor`) checks
+ * every staged chunk against the manifest, refetches what does not match, and only then applies.
+ * A torn save leaves only a stage, dropped when the prefetch goes stale or is replaced.
+ */
+export class Prefetcher {
+  readonly staged = new Map<number, StagedChunk>();
+  bytesFetched = 0;
+  /** stops the listing; fetches already queued still finish (the restore wants them) */
+  private readonly listCtl = new AbortController();
+  /** aborts the fetches too (discard) */
+  private readonly fetchCtl = new AbortController();
+  private readonly queue: number[] = [];
+  private readonly known = new Set<number>();
+  private active = 0;
+  private waiters: (() => void)[] = [];
+  private readonly done: Promise<void>;
+  end: PrefetchEnd | null = null;
+  lastError: string | null = null;
+
+  constructor(private readonly o: PrefetchOptions) {
+    this.done = this.loop().catch((err: unknown) => {
+      if (!this.listCtl.signal.aborted) this.lastError = (err as Error).message;
+    }).then(() => this.drain());
+  }
+
+  get generation(): string { return this.o.generation; }
+
+  /** Fetch lanes pull from the queue while the listing goes on, so no lane waits for a batch. */
+  private pump(): void {
+    while (this.active < (this.o.concurrency ?? DEFAULT_CONCURRENCY) && this.queue.length && !this.fetchCtl.signal.aborted) {
+      const index = this.queue.shift()!;
+      this.active++;
+      void this.fetchOne(index).finally(() => {
+        this.active--;
+        this.pump();
+        if (!this.active && !this.queue.length) this.wake();
+      });
+    }
+  }
+
+  private async fetchOne(index: number): Promise<void> {
+    const signal = this.fetchCtl.signal;
+    try {
+      const data = await this.o.store.get(chunkKey(this.o.prefix, this.o.generation, index), { signal });
+      if (data === null) return; // listed, then gone: the restore fetches (or refuses) it
+      await this.o.stage.put(index, data);
+      this.staged.set(index, { sha256: sha256Hex(data), length: data.length });
+      this.bytesFetched += data.length;
+      this.o.onChunk?.(index, data.length);
+      await this.o.applyEarly?.(index, data);
+    } catch (err) {
+      if (!signal.aborted) this.lastError = (err as Error).message;
+    }
+  }
+
+  /** Resolves when no fetch is queued or running (or the fetches were aborted). */
+  private drain(): Promise<void> {
+    if ((!this.active && !this.queue.length) || this.fetchCtl.signal.aborted) return Promise.resolve();
+    return new Promise((r) => this.waiters.push(r));
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  private async loop(): Promise<void> {
+    const dir = genDir(this.o.prefix, this.o.generation);
+    const chunkRe = /chunk\/(\d+)$/;
+    const signal = this.listCtl.signal;
+    let lastNew = Date.now();
+    while (!signal.aborted) {
+      let keys: string[];
+      try {
+        ({ keys } = await this.o.store.list(dir, { signal }));
+      } catch (err) {
+        if (signal.aborted) return;
+        this.lastError = (err as Error).message;
+        keys = [];
+      }
+      for (const m of keys.map((k) => chunkRe.exec(k))) {
+        const i = m ? Number(m[1]) : NaN;
+        if (Number.isInteger(i) && !this.known.has(i)) {
+          this.known.add(i);
+          this.queue.push(i);
+          lastNew = Date.now();
+        }
+      }
+      this.pump();
+      if (keys.includes(manifestKey(this.o.prefix, this.o.generation))) {
+        await this.drain();
+        this.end = 'manifest-seen';
+        this.o.onManifest?.();
+        return;
+      }
+      if (Date.now() - lastNew > (this.o.staleMs ?? 60_000)) {
+        this.fetchCtl.abort();
+        this.end = 'stale';
+        await this.o.stage.close();
+        return;
+      }
+      try { await sleep(this.o.pollMs ?? 150, signal); } catch { return; }
+    }
+  }
+
+  /** Stop listing, let the queued fetches finish, and hand the stage to the restore (undefined:
+   *  the prefetch went stale and dropped its stage). */
+  async handOver(): Promise<Prefetched | undefined> {
+    this.listCtl.abort();
+    await this.done;
+    if (this.end === 'stale') return undefined;
+    this.end = 'handed-over';
+    return { generation: this.o.generation, chunkSize: this.o.chunkSize, stage: this.o.stage, staged: this.staged, bytesFetched: this.bytesFetched };
+  }
+
+  /** Stop, abort the fetches and drop the stage (a newer save began, or shutdown). */
+  async discard(why: 'replaced' | 'stopped'): Promise<void> {
+    this.listCtl.abort();
+    this.fetchCtl.abort();
+    this.wake();
+    await this.done;
+    if (this.end !== 'stale') await this.o.stage.close();
+    this.end = why;
+  }
+
+  /** Resolves when the loop has ended by itself (manifest seen or stale) or was stopped. */
+  ended(): Promise<void> { return this.done; }
 }
 
 /**
  * Fetch every non-zero chunk of `manifest`, check its sha256, and stage it. Throws RefusedError
  * naming the first bad chunk (missing chunk k / checksum mismatch at chunk k / wrong size).
  */
-export async function fetchAndVerify(store: ObjectStore, prefix: string, manifest: Manifest, stage: Stage, opts: FetchOptions = {}): Promise<{ bytesFetched: number }> {
+export async function fetchAndVerify(store: ObjectStore, prefix: string, manifest: Manifest, stage: Stage, opts: FetchOptions = {}): Promise<{ bytesFetched: number; chunksReused: number }> {
   const deadline = Date.now() + (opts.retryBudgetMs ?? 30000);
   let bytesFetched = 0;
-  const wanted = manifest.chunks.filter((c) => !c.zero);
+  const lengthOf = (index: number) => Math.min(manifest.chunkSize, manifest.regionSize - index * manifest.chunkSize);
+  const nonZero = manifest.chunks.filter((c) => !c.zero);
+  // A prefetched chunk counts only when its bytes hash to what the manifest names.
+  const reused = nonZero.filter((c) => {
+    const p = opts.prefetched?.get(c.index);
+    return p !== undefined && p.sha256 === c.sha256 && p.length === lengthOf(c.index);
+  });
+  const wanted = nonZero.filter((c) => !reused.includes(c));
   await runPool(
     wanted.length,
     opts.concurrency ?? DEFAULT_CONCURRENCY,
@@ -120,7 +289,7 @@ export async function fetchAndVerify(store: ObjectStore, prefix: string, manifes
       const key = chunkKey(prefix, manifest.generation, c.index);
       const data = await withRetry(() => store.get(key, { signal: opts.signal }), { deadline, signal: opts.signal });
       if (data === null) throw new RefusedError(manifest.generation, `missing chunk ${c.index} (${key})`);
-      const expectLen = Math.min(manifest.chunkSize, manifest.regionSize - c.index * manifest.chunkSize);
+      const expectLen = lengthOf(c.index);
       if (data.length !== expectLen) throw new RefusedError(manifest.generation, `chunk ${c.index} is ${data.length} bytes, manifest needs ${expectLen}`);
       const sha = sha256Hex(data);
       // FTH_BROKEN_SUT=pmem-ha-standby:skip-verify (tests of the checkers only): trust the store.
@@ -130,13 +299,13 @@ export async function fetchAndVerify(store: ObjectStore, prefix: string, manifes
     },
     opts.signal,
   );
-  return { bytesFetched };
+  return { bytesFetched, chunksReused: reused.length };
 }
 
 export type RestoreEvent =
   | { type: 'refused'; generation: string; reason: string }
   | { type: 'verify-start'; generation: string }
-  | { type: 'verified'; generation: string; bytesFetched: number }
+  | { type: 'verified'; generation: string; bytesFetched: number; chunksReused: number }
   | { type: 'journal'; record: JournalRecord }
   | { type: 'chunk-written'; generation: string; written: number; total: number }
   | { type: 'restored'; generation: string };
@@ -200,6 +369,8 @@ export interface RestoreOptions extends ApplyOptions, FetchOptions {
   /** Generations already refused (same manifest sha): skip without refetching. */
   refusedCache?: Map<string, string>;
   makeStage?: (chunkSize: number) => Promise<Stage>;
+  /** Pipelined restore: the prefetch of this generation, if one ran (its stage is used). */
+  prefetchFor?: (generation: string) => Promise<Prefetched | undefined>;
 }
 
 export interface RestoreResult {
@@ -244,11 +415,16 @@ export async function restoreNewest(opts: RestoreOptions): Promise<RestoreResult
       result.refusals.push({ generation: gen, reason: known });
       continue;
     }
-    const stage = await (opts.makeStage ?? (async () => memoryStage()))(manifest.chunkSize);
+    let pre = await opts.prefetchFor?.(gen);
+    if (pre && pre.chunkSize !== manifest.chunkSize) {
+      await pre.stage.close();
+      pre = undefined;
+    }
+    const stage = pre?.stage ?? (await (opts.makeStage ?? (async () => memoryStage()))(manifest.chunkSize));
     try {
       emit({ type: 'verify-start', generation: gen });
-      const { bytesFetched } = await fetchAndVerify(opts.store, opts.prefix, manifest, stage, opts);
-      emit({ type: 'verified', generation: gen, bytesFetched });
+      const { bytesFetched, chunksReused } = await fetchAndVerify(opts.store, opts.prefix, manifest, stage, { ...opts, prefetched: pre?.staged });
+      emit({ type: 'verified', generation: gen, bytesFetched: bytesFetched + (pre?.bytesFetched ?? 0), chunksReused });
       await applyStaged(manifest, stage, opts);
       result.restored = gen;
       return result;

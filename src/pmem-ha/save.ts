@@ -56,6 +56,9 @@ export interface SaveOptions {
   /** Abort = abandon the save (AC came back). Honoured up to the manifest PUT. */
   signal?: AbortSignal;
   pause?: PauseControl;
+  /** Pipelined restore: tell the standby the save has begun (not awaited: the chunks do not wait
+   *  for it; it is stopped at the commit, or by abandon and the deadline through `signal`). */
+  notifyStart?: (info: { generation: string; regionSize: number; chunkSize: number; chunksTotal: number }, opts: { deadline?: number; signal?: AbortSignal }) => void;
   /** Tell the standby; resolves true once acked. Called after the manifest is committed. */
   notify?: (claim: CommitClaim, opts: { deadline?: number; signal?: AbortSignal }) => Promise<{ acked: boolean; detail: string }>;
   onEvent?: (ev: SaveEvent) => void;
@@ -140,6 +143,7 @@ export async function saveRegion(opts: SaveOptions): Promise<SaveResult> {
   let claim: CommitClaim | undefined;
   try {
     emit({ type: 'save-start', generation, regionSize: region.size, chunkSize, chunksTotal: region.chunkCount });
+    opts.notifyStart?.({ generation, regionSize: region.size, chunkSize, chunksTotal: region.chunkCount }, { deadline: opts.deadline, signal: stop });
     await pauseHere('before-first-chunk');
 
     // after-chunks:k — workers holding upload tickets 1..k store their chunk; the worker whose
@@ -171,7 +175,7 @@ export async function saveRegion(opts: SaveOptions): Promise<SaveResult> {
         progress.bytesSkipped += data.byteLength;
       } else {
         if (gateK !== undefined && tickets++ >= gateK) await park();
-        await retry('PutObject chunk', () => opts.store.put(chunkKey(opts.prefix, generation, index), data, { signal: stop }));
+        await retry('PutObject chunk', () => opts.store.put(chunkKey(opts.prefix, generation, index), data, { signal: stop, sha256: entries[index].sha256 }));
         progress.chunksUploaded++;
         progress.bytesUploaded += data.byteLength;
       }

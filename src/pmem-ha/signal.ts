@@ -1,7 +1,9 @@
-// Primary → standby "a generation was committed" signal over TCP on the private guest-to-guest
-// link. One JSON line each way:
+// Primary → standby signals over TCP on the private guest-to-guest link. One JSON line each way:
 //   primary → {"v":1,"type":"commit","generation","manifestKey","manifestSha256","sentAt","nonce","alg","check"}
+//   primary → {"v":1,"type":"start","generation","regionSize","chunkSize","chunksTotal","sentAt","nonce","alg","check"}
 //   standby → {"v":1,"type":"ack","generation","nonce"} | {"v":1,"type":"nack","nonce","reason"}
+// "start" (pipelined restore, --signal-at start) says a save of that generation has begun: the
+// standby may fetch and verify chunks as they land, but applies nothing before the manifest.
 // `check` is HMAC-SHA256 over the canonical JSON of the other fields when both sides share a key
 // (env FTH_PMEMHA_SIGNAL_KEY), else a plain sha256 of them: that catches garbage and truncation,
 // not forgery. Either way the standby treats the message only as a hint to look at the store now;
@@ -37,6 +39,25 @@ interface CommitMessage extends CommitClaim {
   check: string;
 }
 
+/** What a "start" signal announces: a save of `generation` has begun (nothing is committed). */
+export interface SaveStartClaim {
+  generation: string;
+  regionSize: number;
+  chunkSize: number;
+  chunksTotal: number;
+}
+
+interface StartMessage extends SaveStartClaim {
+  v: 1;
+  type: 'start';
+  sentAt: number;
+  nonce: string;
+  alg: 'hmac-sha256' | 'sha256';
+  check: string;
+}
+
+type SignalMessage = CommitMessage | StartMessage;
+
 function checkOf(body: Record<string, unknown>, key?: string): { alg: CommitMessage['alg']; check: string } {
   const text = canonicalJson(body);
   return key ? { alg: 'hmac-sha256', check: createHmac('sha256', key).update(text).digest('hex') } : { alg: 'sha256', check: sha256Hex(text) };
@@ -55,17 +76,44 @@ export function encodeCommit(claim: CommitClaim, key?: string): { line: string; 
   return { line: JSON.stringify({ ...body, ...checkOf(body, key) }) + '\n', nonce: body.nonce };
 }
 
-/** Parse and check one commit line; throws with the reason when it must be ignored. */
-export function decodeCommit(line: string, key?: string): CommitMessage {
-  const msg = JSON.parse(line) as CommitMessage;
-  if (msg?.v !== 1 || msg.type !== 'commit') throw new Error('not a commit message');
-  for (const f of ['generation', 'manifestKey', 'manifestSha256', 'nonce', 'check'] as const) {
-    if (typeof msg[f] !== 'string') throw new Error(`commit message has no ${f}`);
+export function encodeStart(claim: SaveStartClaim, key?: string): { line: string; nonce: string } {
+  const body = {
+    v: 1 as const,
+    type: 'start' as const,
+    generation: claim.generation,
+    regionSize: claim.regionSize,
+    chunkSize: claim.chunkSize,
+    chunksTotal: claim.chunksTotal,
+    sentAt: Date.now(),
+    nonce: randomBytes(8).toString('hex'),
+  };
+  return { line: JSON.stringify({ ...body, ...checkOf(body, key) }) + '\n', nonce: body.nonce };
+}
+
+/** Parse and check one signal line; throws with the reason when it must be ignored. */
+export function decodeSignal(line: string, key?: string): SignalMessage {
+  const msg = JSON.parse(line) as SignalMessage;
+  if (msg?.v !== 1 || (msg.type !== 'commit' && msg.type !== 'start')) throw new Error('not a commit or start message');
+  const strings = msg.type === 'commit' ? (['generation', 'manifestKey', 'manifestSha256', 'nonce', 'check'] as const) : (['generation', 'nonce', 'check'] as const);
+  for (const f of strings) {
+    if (typeof (msg as unknown as Record<string, unknown>)[f] !== 'string') throw new Error(`${msg.type} message has no ${f}`);
+  }
+  if (msg.type === 'start') {
+    for (const f of ['regionSize', 'chunkSize', 'chunksTotal'] as const) {
+      if (!Number.isSafeInteger(msg[f]) || msg[f] < (f === 'chunksTotal' ? 0 : 1)) throw new Error(`start message has no valid ${f}`);
+    }
   }
   const { alg, check, ...body } = msg;
-  if (key && alg !== 'hmac-sha256') throw new Error('commit message is not authenticated but a signal key is configured');
-  if (!key && alg !== 'sha256') throw new Error(`commit message uses ${alg} but no signal key is configured`);
-  if (checkOf(body, key).check !== check) throw new Error(key ? 'commit message HMAC does not verify' : 'commit message checksum does not verify');
+  if (key && alg !== 'hmac-sha256') throw new Error(`${msg.type} message is not authenticated but a signal key is configured`);
+  if (!key && alg !== 'sha256') throw new Error(`${msg.type} message uses ${alg} but no signal key is configured`);
+  if (checkOf(body, key).check !== check) throw new Error(key ? `${msg.type} message HMAC does not verify` : `${msg.type} message checksum does not verify`);
+  return msg;
+}
+
+/** decodeSignal for a commit line only. */
+export function decodeCommit(line: string, key?: string): CommitMessage {
+  const msg = decodeSignal(line, key);
+  if (msg.type !== 'commit') throw new Error('not a commit message');
   return msg;
 }
 
@@ -116,7 +164,16 @@ function attempt(addr: HostPort, line: string, nonce: string, generation: string
 }
 
 /** Send the commit signal, retrying with backoff until acked, the deadline, or abort. */
-export async function sendCommitSignal(addr: HostPort, claim: CommitClaim, opts: SendOptions = {}): Promise<SendResult> {
+export function sendCommitSignal(addr: HostPort, claim: CommitClaim, opts: SendOptions = {}): Promise<SendResult> {
+  return sendSignal(addr, claim.generation, () => encodeCommit(claim, opts.key), opts);
+}
+
+/** Send the save-start signal (pipelined restore), with the same retries as the commit signal. */
+export function sendStartSignal(addr: HostPort, claim: SaveStartClaim, opts: SendOptions = {}): Promise<SendResult> {
+  return sendSignal(addr, claim.generation, () => encodeStart(claim, opts.key), opts);
+}
+
+async function sendSignal(addr: HostPort, generation: string, encode: () => { line: string; nonce: string }, opts: SendOptions): Promise<SendResult> {
   const deadline = opts.deadline ?? Date.now() + 10000;
   let attempts = 0;
   let last = 'not sent';
@@ -125,9 +182,9 @@ export async function sendCommitSignal(addr: HostPort, claim: CommitClaim, opts:
     const left = deadline - Date.now();
     if (left <= 0) return { acked: false, attempts, detail: `no ack before the deadline after ${attempts} attempt(s): ${last}` };
     attempts++;
-    const { line, nonce } = encodeCommit(claim, opts.key);
+    const { line, nonce } = encode();
     try {
-      await attempt(addr, line, nonce, claim.generation, Math.min(opts.attemptTimeoutMs ?? 1000, left));
+      await attempt(addr, line, nonce, generation, Math.min(opts.attemptTimeoutMs ?? 1000, left));
       return { acked: true, attempts, detail: `acked by ${addr.host}:${addr.port}` };
     } catch (err) {
       last = (err as Error).message;
@@ -146,12 +203,18 @@ export interface SignalServer {
 }
 
 /**
- * Listen for commit signals. `onClaim` runs after the ack is sent (the ack means "received and
- * checked", not "restored"); `onReject` gets lines that fail the check.
+ * Listen for signals. `onClaim` (commit) and `onStart` (save begun) run after the ack is sent
+ * (the ack means "received and checked", not "restored"); `onReject` gets lines that fail the
+ * check. Without `onStart`, start signals are acked and ignored.
  */
 export function startSignalServer(
   addr: HostPort,
-  opts: { key?: string; onClaim: (claim: CommitClaim, from: string) => void; onReject?: (reason: string, from: string) => void },
+  opts: {
+    key?: string;
+    onClaim: (claim: CommitClaim, from: string) => void;
+    onStart?: (claim: SaveStartClaim, from: string) => void;
+    onReject?: (reason: string, from: string) => void;
+  },
 ): Promise<SignalServer> {
   const open = new Set<Socket>();
   const server: Server = createServer((sock) => {
@@ -168,9 +231,9 @@ export function startSignalServer(
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        let msg: CommitMessage;
+        let msg: SignalMessage;
         try {
-          msg = decodeCommit(line, opts.key);
+          msg = decodeSignal(line, opts.key);
         } catch (err) {
           const reason = (err as Error).message;
           let nonce: unknown;
@@ -184,7 +247,8 @@ export function startSignalServer(
           continue;
         }
         sock.write(JSON.stringify({ v: 1, type: 'ack', generation: msg.generation, nonce: msg.nonce }) + '\n');
-        opts.onClaim({ generation: msg.generation, manifestKey: msg.manifestKey, manifestSha256: msg.manifestSha256 }, from);
+        if (msg.type === 'commit') opts.onClaim({ generation: msg.generation, manifestKey: msg.manifestKey, manifestSha256: msg.manifestSha256 }, from);
+        else opts.onStart?.({ generation: msg.generation, regionSize: msg.regionSize, chunkSize: msg.chunkSize, chunksTotal: msg.chunksTotal }, from);
       }
     });
   });

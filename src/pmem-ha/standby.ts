@@ -8,8 +8,10 @@ import { isBroken } from '../shared/broken-sut.js';
 import { AgentBase, type ActionEvent, type StatusCommon } from './agent-base.js';
 import { Journal, type JournalRead, type JournalRecord } from './journal.js';
 import { manifestKey } from './layout.js';
-import { fileStage, loadManifest, memoryStage, restoreNewest, type Refusal, type RestoreEvent, type RestoreResult } from './restore.js';
-import { startSignalServer, type HostPort, type SignalServer } from './signal.js';
+import { openRegion } from './chunks.js';
+import { fileStage, loadManifest, memoryStage, Prefetcher, restoreNewest, type PrefetchEnd, type Prefetched, type Refusal, type RestoreEvent, type RestoreResult } from './restore.js';
+import { compareGenerations, isGenerationId } from './layout.js';
+import { startSignalServer, type HostPort, type SaveStartClaim, type SignalServer } from './signal.js';
 import type { PauseAt } from './pause.js';
 import type { ObjectStore } from './store.js';
 import type { CommitClaim } from './save.js';
@@ -35,7 +37,8 @@ export interface StandbyConfig {
 }
 
 export type StandbyPhase = 'starting' | 'recovering' | 'watching' | 'verifying' | 'restoring' | 'paused' | 'stopped';
-export type RestoreTrigger = 'boot-redo' | 'boot' | 'signal' | 'poll';
+/** pipelined: a prefetch saw the manifest of the save it was following */
+export type RestoreTrigger = 'boot-redo' | 'boot' | 'signal' | 'poll' | 'pipelined';
 
 export interface RestoreStatus {
   generation: string;
@@ -43,6 +46,8 @@ export interface RestoreStatus {
   startAt: number;
   verifiedAt: number | null;
   bytesFetched: number;
+  /** chunks a pipelined prefetch had staged that matched the manifest (not fetched again) */
+  chunksReused: number;
   writeStartAt: number | null;
   chunksWritten: number;
   chunksTotal: number;
@@ -62,7 +67,20 @@ export interface StandbyStatus extends StatusCommon {
   lastCheckAt: number | null;
   restores: number;
   restore: RestoreStatus | null;
+  /** pipelined restore: the save whose chunks are (or were last) fetched while it runs */
+  prefetch: PrefetchStatus | null;
   refusals: Refusal[];
+}
+
+export interface PrefetchStatus {
+  generation: string;
+  startAt: number;
+  chunksStaged: number;
+  bytesStaged: number;
+  lastChunkAt: number | null;
+  /** null while it runs */
+  end: PrefetchEnd | null;
+  endAt: number | null;
 }
 
 export class StandbyAgent extends AgentBase<StandbyStatus> {
@@ -72,6 +90,7 @@ export class StandbyAgent extends AgentBase<StandbyStatus> {
   private checking?: Promise<void>;
   private again?: RestoreTrigger;
   private pendingClaim?: { claim: CommitClaim; from: string };
+  private prefetcher?: Prefetcher;
   private readonly refusedCache = new Map<string, string>();
   private lastCheckError: string | null = null;
 
@@ -79,7 +98,7 @@ export class StandbyAgent extends AgentBase<StandbyStatus> {
     super(
       cfg.controlDir,
       'standby',
-      { heldGeneration: null, journal: { kind: 'blank', record: null, problems: [] }, signalPort: null, lastSignal: null, lastCheckAt: null, restores: 0, restore: null, refusals: [] },
+      { heldGeneration: null, journal: { kind: 'blank', record: null, problems: [] }, signalPort: null, lastSignal: null, lastCheckAt: null, restores: 0, restore: null, prefetch: null, refusals: [] },
       cfg.echo,
     );
   }
@@ -108,6 +127,7 @@ export class StandbyAgent extends AgentBase<StandbyStatus> {
       this.server = await startSignalServer(this.cfg.listen, {
         key: this.cfg.signalKey,
         onClaim: (claim, from) => this.onSignal(claim, from),
+        onStart: (claim, from) => void this.onStartSignal(claim, from),
         onReject: (reason, from) => this.reporter.event('signal-rejected', { reason, from }),
       });
       this.reporter.update({ signalPort: this.server.port });
@@ -134,11 +154,72 @@ export class StandbyAgent extends AgentBase<StandbyStatus> {
     this.trigger('signal');
   }
 
+  /** A save began on the primary: fetch and verify its chunks while they land (pipelined
+   *  restore). The region is not touched until the manifest commits and the normal check runs. */
+  private async onStartSignal(claim: SaveStartClaim, from: string): Promise<void> {
+    this.reporter.event('start-signal-received', { generation: claim.generation, from });
+    if (this.shutdownCtl.signal.aborted || !isGenerationId(claim.generation)) return;
+    const held = this.status.heldGeneration;
+    if (held && compareGenerations(claim.generation, held) <= 0) return;
+    const old = this.prefetcher;
+    if (old?.generation === claim.generation) return;
+    if (old) {
+      this.prefetcher = undefined;
+      await old.discard('replaced');
+      this.endPrefetch(old.generation, 'replaced');
+    }
+    const stage = this.cfg.stageDir ? await fileStage(this.cfg.stageDir, claim.chunkSize) : memoryStage();
+    const st: PrefetchStatus = { generation: claim.generation, startAt: Date.now(), chunksStaged: 0, bytesStaged: 0, lastChunkAt: null, end: null, endAt: null };
+    this.reporter.update({ prefetch: st });
+    this.reporter.event('prefetch-start', { generation: claim.generation, chunksTotal: claim.chunksTotal });
+    // FTH_BROKEN_SUT=pmem-ha-standby:apply-early (tests of the checkers only): write each chunk
+    // into the region as it lands, before anything is committed.
+    const applyEarly = isBroken('pmem-ha-standby', 'apply-early')
+      ? async (index: number, data: Buffer) => {
+          const region = await openRegion(this.cfg.regionPath, { chunkSize: claim.chunkSize, write: true, size: this.cfg.regionSize });
+          try { await region.writeChunk(index, data); await region.sync(); } finally { await region.close(); }
+        }
+      : undefined;
+    const p = new Prefetcher({
+      store: this.cfg.store, prefix: this.cfg.prefix, generation: claim.generation, chunkSize: claim.chunkSize, stage,
+      concurrency: this.cfg.concurrency, applyEarly,
+      onChunk: (_i, bytes) => {
+        Object.assign(st, { chunksStaged: st.chunksStaged + 1, bytesStaged: st.bytesStaged + bytes, lastChunkAt: Date.now() });
+        this.reporter.progress({});
+      },
+      onManifest: () => this.trigger('pipelined'),
+    });
+    this.prefetcher = p;
+    void p.ended().then(() => {
+      if (p.end === 'stale') {
+        if (this.prefetcher === p) this.prefetcher = undefined;
+        this.endPrefetch(p.generation, 'stale');
+      }
+    });
+  }
+
+  private endPrefetch(generation: string, end: PrefetchEnd): void {
+    const st = this.status.prefetch;
+    if (st?.generation === generation) Object.assign(st, { end, endAt: Date.now() });
+    this.reporter.update({});
+    this.reporter.event('prefetch-end', { generation, end, chunksStaged: st?.chunksStaged ?? null });
+  }
+
+  /** The restore of `generation` takes the prefetch's stage, if one followed that save. */
+  private async prefetchFor(generation: string): Promise<Prefetched | undefined> {
+    const p = this.prefetcher;
+    if (p?.generation !== generation) return undefined;
+    this.prefetcher = undefined;
+    const got = await p.handOver();
+    this.endPrefetch(generation, got ? 'handed-over' : 'stale');
+    return got;
+  }
+
   /** Run a check now, or once more after the running one (checks never overlap). */
   trigger(why: RestoreTrigger, only?: string): void {
     if (this.shutdownCtl.signal.aborted) return;
     if (this.checking) {
-      if (why === 'signal' || !this.again) this.again = why;
+      if (why === 'signal' || why === 'pipelined' || !this.again) this.again = why;
       return;
     }
     this.checking = this.check(why, only).finally(() => {
@@ -204,6 +285,7 @@ export class StandbyAgent extends AgentBase<StandbyStatus> {
         only,
         refusedCache: this.refusedCache,
         makeStage: async (chunkSize) => (this.cfg.stageDir ? fileStage(this.cfg.stageDir, chunkSize) : memoryStage()),
+        prefetchFor: (g) => this.prefetchFor(g),
         pause: this.pauseControl(this.cfg.pauseAt, () => ({ generation: this.status.restore?.generation })),
         afterChunkWritten: this.cfg.afterChunkWritten,
         onEvent: (ev) => this.onRestoreEvent(trigger, ev),
@@ -241,6 +323,7 @@ export class StandbyAgent extends AgentBase<StandbyStatus> {
           startAt: Date.now(),
           verifiedAt: null,
           bytesFetched: 0,
+          chunksReused: 0,
           writeStartAt: null,
           chunksWritten: 0,
           chunksTotal: 0,
@@ -252,9 +335,9 @@ export class StandbyAgent extends AgentBase<StandbyStatus> {
         r.event('restore-start', { generation: ev.generation, trigger });
         break;
       case 'verified':
-        if (st.restore) Object.assign(st.restore, { verifiedAt: Date.now(), bytesFetched: ev.bytesFetched });
+        if (st.restore) Object.assign(st.restore, { verifiedAt: Date.now(), bytesFetched: ev.bytesFetched, chunksReused: ev.chunksReused });
         r.update({});
-        r.event('restore-verified', { generation: ev.generation, bytesFetched: ev.bytesFetched });
+        r.event('restore-verified', { generation: ev.generation, bytesFetched: ev.bytesFetched, chunksReused: ev.chunksReused });
         break;
       case 'refused':
         if (st.restore?.generation === ev.generation) Object.assign(st.restore, { outcome: 'refused', error: ev.reason, endAt: Date.now() });
@@ -286,6 +369,7 @@ export class StandbyAgent extends AgentBase<StandbyStatus> {
   protected async onShutdown(): Promise<void> {
     if (this.pollTimer) clearTimeout(this.pollTimer);
     await this.server?.close();
+    await this.prefetcher?.discard('stopped');
     await this.checking?.catch(() => undefined);
     await this.journal?.close();
   }

@@ -12,6 +12,7 @@ export const BROKEN_VARIANTS: Record<string, Record<string, string>> = {
   'pmem-ha-standby': {
     'skip-verify': 'restores chunks without checking their hashes against the manifest',
     'ignore-new': 'never restores a generation newer than the one it holds at start',
+    'apply-early': 'pipelined restore: writes each prefetched chunk into its PMEM as it lands, before the save is committed',
   },
   'pmem-ha-primary': {
     'no-quiesce': 'saves without stopping the writers, even when a quiescer is configured',

@@ -36,6 +36,15 @@ describe('@vm the HA checkers say false on broken systems', function () {
     assert.match(message, /^SILENT MISMATCH/);
   });
 
+  it('a pipelined standby that applies chunks before the commit: the torn save left bytes nobody committed (row 1)', async () => {
+    const { res, row, message } = await mustFail('scenarios/pmem-ha-pipelined-cut-mid-save.yaml', 'pmem-ha-standby:apply-early');
+    assert.equal(row, 1);
+    assert.match(message, /^SILENT MISMATCH/);
+    // the path under test ran: the standby had staged the torn save's chunks (its own report)
+    const settled = res.history.filter((e) => e.f === 'settled').at(-1)?.value as { prefetch?: { chunksStaged: number } } | undefined;
+    assert.equal(settled?.prefetch?.chunksStaged, 3);
+  });
+
   it('a standby that ignores new generations: the intact newest generation was not restored (row 3)', async () => {
     const { row, message } = await mustFail('test/fixtures/pmem-ha-settled.yaml', 'pmem-ha-standby:ignore-new');
     assert.equal(row, 3);

@@ -59,6 +59,29 @@ describe('@vm PMEM HA scenarios on real guests', function () {
     assert.match(r.metrics.save_duration_ms.missing ?? '', /no save ran to its end/);
   });
 
+  it('pipelined (64 MiB half full): the standby fetched the chunks during the save and holds the primary PMEM byte for byte', async () => {
+    const r = await run('pmem-ha-pipelined');
+    const c = haCheck(r);
+    assert.equal(c.valid, true, c.message);
+    assert.equal((c.evidence as any).standbyNowSha256, (c.evidence as any).primaryAtCutSha256);
+    assert.equal(r.metrics.bytes_uploaded.values[0], 32 * 2 ** 20);
+    // the pipelined path ran (the SUT's report of how, not whether, it restored)
+    const holds = r.history.find((e) => e.f === 'holds')?.value as any;
+    assert.equal(holds.prefetch?.generation, holds.generation);
+    assert.ok(holds.restore.chunksReused > 0, `no prefetched chunk reused: ${JSON.stringify(holds.restore)}`);
+  });
+
+  it('pipelined, cut mid-save (after 3 chunks): the standby staged the torn save but its PMEM keeps the previous content', async () => {
+    const r = await run('pmem-ha-pipelined-cut-mid-save');
+    const c = haCheck(r);
+    assert.equal(c.valid, true, c.message);
+    const ev = c.evidence as any;
+    assert.equal(ev.standbyHolds, 'its previous content');
+    assert.equal(ev.uncommitted[0].chunks, 3);
+    const settled = r.history.filter((e) => e.f === 'settled').at(-1)?.value as any;
+    assert.equal(settled?.prefetch?.chunksStaged, 3);
+  });
+
   it('corrupted chunk: the standby refuses the generation, naming the chunk', async () => {
     const r = await run('pmem-ha-corrupt-chunk');
     const c = haCheck(r);

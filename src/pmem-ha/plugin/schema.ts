@@ -9,6 +9,7 @@ export const HA_STEP_SCHEMAS = {
     chunk: Type.Optional(Size), concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
     pauseAt: Type.Optional(Type.String({ pattern: '^[a-z-]+(:[0-9]+)?$', description: 'block the agent at this protocol phase (see src/pmem-ha/README.md), e.g. after-chunks:3' })),
     quiesce: Type.Optional(Type.String({ pattern: '^/[A-Za-z0-9._/-]+$', description: 'primary: guest pid file of the region\'s writers; the agent SIGSTOPs them at the AC-loss notice (and SIGCONTs them if AC comes back), so the save holds the final state' })),
+    signalAt: Type.Optional(Type.Union([Type.Literal('commit'), Type.Literal('start')], { description: 'primary: commit (default) = signal the standby after the manifest (sequential restore); start = also when the save begins, so that the standby fetches and verifies chunks while they land and applies them at the commit (pipelined restore)' })),
     pollMs: Type.Optional(Type.Integer({ minimum: MIN_POLL_MS, maximum: MAX_POLL_MS, description: 'ms between the standby\'s store polls (default 1000)' })),
     credentials: Type.Optional(Type.Union([Type.Literal('valid'), Type.Literal('wrong-secret')], { description: 'wrong-secret: hand the agent a bad key (the save must fail clearly)' })),
   }, 'start the PMEM HA agent in a guest and wait until it is ready (primary: peer = the standby VM)'),

@@ -47,6 +47,7 @@ export async function haAgent(ctx: RunContext, s: HaAgentStep): Promise<void> {
   if (s.pauseAt) args.push('--pause-at', s.pauseAt);
   if (s.quiesce) args.push('--quiesce-pidfile', s.quiesce);
   if (s.role === 'primary' && s.peer && hasLink(ctx, s.peer)) args.push('--standby-addr', `${linkAddress(vmIndex(ctx, s.peer))}:${SIGNAL_PORT}`);
+  if (s.signalAt) args.push('--signal-at', s.signalAt);
   if (s.role === 'standby') {
     args.push('--meta', '/dev/nvdimm1', '--poll-ms', String(s.pollMs ?? 1000));
     if (hasLink(ctx, s.vm)) args.push('--listen', `${linkAddress(vmIndex(ctx, s.vm))}:${SIGNAL_PORT}`);
@@ -100,7 +101,8 @@ export async function waitHa(ctx: RunContext, s: WaitHaStep): Promise<void> {
     const t0 = haSlice(ctx).noticeAt;
     if (t0) addHaMetric(ctx, 'rto_ms', Date.now() - t0);
     if (st.restore?.endAt && st.restore?.startAt) addHaMetric(ctx, 'restore_duration_ms', st.restore.endAt - st.restore.startAt);
-    ctx.history.add('info', s.vm, 'holds', { generation: st.heldGeneration, trigger: st.restore?.trigger });
+    // The standby's own timings (its report: phases for bench:pmem-ha, never the verdict).
+    ctx.history.add('info', s.vm, 'holds', { generation: st.heldGeneration, trigger: st.restore?.trigger, restore: st.restore, prefetch: st.prefetch ?? null });
     return;
   }
   // settled: idle, nothing in flight, unchanged for `settle` ms (a refusal is a settled state too)
@@ -112,7 +114,8 @@ export async function waitHa(ctx: RunContext, s: WaitHaStep): Promise<void> {
     if (k !== key) { key = k; since = Date.now(); }
     return x.phase === 'watching' && (!x.restore || x.restore.outcome !== 'in-progress') && Date.now() - since >= settle;
   });
-  ctx.history.add('info', s.vm, 'settled', { heldGeneration: st.heldGeneration, restore: st.restore ? { trigger: st.restore.trigger, outcome: st.restore.outcome, generation: st.restore.generation } : null, refusals: st.refusals?.slice(-3) });
+  ctx.history.add('info', s.vm, 'settled', { heldGeneration: st.heldGeneration, restore: st.restore ? { trigger: st.restore.trigger, outcome: st.restore.outcome, generation: st.restore.generation } : null, refusals: st.refusals?.slice(-3),
+    prefetch: st.prefetch ? { generation: st.prefetch.generation, chunksStaged: st.prefetch.chunksStaged, end: st.prefetch.end } : null });
 }
 
 export async function corruptChunk(ctx: RunContext, s: CorruptChunkStep): Promise<void> {

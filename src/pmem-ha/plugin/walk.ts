@@ -52,6 +52,8 @@ export const walkHaAgent = (w: WalkApi, st: HaAgentStep): void => {
     else if (nvs.length && c > sizeBytes(nvs[0].size)) w.bad('chunk', `${showSize(c)} is larger than NVDIMM 0 of "${st.vm}" (${showSize(sizeBytes(nvs[0].size))}), the region it is a piece of`);
   }
   if (st.quiesce !== undefined && st.role !== 'primary') w.bad('quiesce', 'only a primary stops writers at the notice: remove "quiesce"');
+  if (st.signalAt !== undefined && st.role !== 'primary') w.bad('signalAt', 'only a primary signals: a standby follows whatever the primary sends (a start signal makes it prefetch): remove "signalAt"');
+  else if (st.signalAt === 'start' && st.peer === undefined) w.bad('signalAt', 'signalAt: start signals the standby over the link: name it as "peer"');
   if (st.pauseAt !== undefined) {
     const why = pauseProblem(st.pauseAt, st.role);
     if (why) w.bad('pauseAt', why);
