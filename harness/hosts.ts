@@ -27,7 +27,7 @@ export function parseProbe(out: string): Omit<HostLabels, 'labels' | 'disk'> {
   for (const line of out.split('\n')) {
     const [k, ...v] = line.trim().split(/\s+/);
     if (k === 'node') {
-      nodes.push({ id: Number(v[0]), cpus: v[1] === 'none' ? 0 : countCpuList(v[1]), memoryBytes: Number(v[2]) * 1024, distances: v.slice(3).map(Number) });
+      nodes.push({ id: Number(v[0]), cpus: v[1] === 'none' ? 0 : countCpuList(v[1]), cpuList: v[1] === 'none' ? '' : v[1], memoryBytes: Number(v[2]) * 1024, distances: v.slice(3).map(Number) });
     } else if (k === 'mem') memory = { totalBytes: Number(v[0]), freeBytes: Number(v[1]) };
     else if (k === 'ndctl') { try { nv = countNamespaces(v.join(' ')); } catch { nv = 0; } }
     else if (k === 'pmu') pmu = v[0] as typeof pmu;

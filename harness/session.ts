@@ -7,6 +7,7 @@ import type { RunOptions, RunOutcome } from '../src/runner/run.js';
 import { loadScenario, ScenarioError, type Scenario } from '../src/scenario/load.js';
 import { BROKEN_ENV, brokenProblems } from '../src/shared/broken-sut.js';
 import { heldSecret } from '../src/util/held-secrets.js';
+import { hostNodeProblems } from '../src/runner/host-topology.js';
 
 /** Every file read and validated; problems (file:line: field: reason) instead of scenarios. */
 export async function loadAll(files: string[]): Promise<{ scenarios: Scenario[]; problems: string[] }> {
@@ -17,7 +18,7 @@ export async function loadAll(files: string[]): Promise<{ scenarios: Scenario[];
       if (e instanceof ScenarioError) problems.push(e.message); else throw e;
     }
   }
-  problems.push(...accelEnvProblems(), ...brokenProblems(process.env[BROKEN_ENV]));
+  problems.push(...accelEnvProblems(), ...brokenProblems(process.env[BROKEN_ENV]), ...scenarios.flatMap(hostNodeProblems));
   // A BMC's password is named by reference: it must be there before anything starts.
   for (const s of scenarios) {
     s.vms.forEach((v, i) => {

@@ -7,7 +7,7 @@ import { freemem, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 
-export interface NumaNode { id: number; cpus: number; memoryBytes: number; distances: number[] }
+export interface NumaNode { id: number; cpus: number; memoryBytes: number; distances: number[]; /** as sysfs prints it, e.g. "0-15,32-47" */ cpuList: string }
 
 export interface HostLabels {
   accel?: string;
@@ -33,9 +33,11 @@ export function readNumaNodes(root = '/sys/devices/system/node'): NumaNode[] {
   return readdirSync(root).filter((d) => /^node\d+$/.test(d)).map((d) => {
     const dir = join(root, d);
     const kb = /MemTotal:\s+(\d+) kB/.exec(readFileSync(join(dir, 'meminfo'), 'utf8'));
+    const cpuList = readFileSync(join(dir, 'cpulist'), 'utf8').trim();
     return {
       id: Number(d.slice(4)),
-      cpus: countCpuList(readFileSync(join(dir, 'cpulist'), 'utf8')),
+      cpus: countCpuList(cpuList),
+      cpuList,
       memoryBytes: Number(kb?.[1] ?? 0) * 1024,
       distances: readFileSync(join(dir, 'distance'), 'utf8').trim().split(/\s+/).map(Number),
     };

@@ -126,13 +126,16 @@ export function buildCli(): Command {
     .option('--resume-cmd <cmd>', 'shell command that resumes the writers')
     .option('--finish-threshold <f>', 'on AC restore, finish the save if this fraction of chunks was read (default 1)', fraction, 1)
     .option('--source-id <id>', 'recorded in manifests (default hostname:dev)')
-    .action(async (o: CommonOpts & { chunkSize: number; standbyAddr?: string; signalAt: 'commit' | 'start'; quiescePidfile?: string; quiesceCmd?: string; resumeCmd?: string; finishThreshold: number; sourceId?: string }) => {
+    .option('--precopy-ms <n>', 'continuous pre-copy while AC is present: a pass over the region every n ms (default off)', positiveInt)
+    .option('--precopy-rate <MiB/s>', 'pre-copy read budget', positiveInt, 32)
+    .action(async (o: CommonOpts & { chunkSize: number; standbyAddr?: string; signalAt: 'commit' | 'start'; precopyMs?: number; precopyRate: number; quiescePidfile?: string; quiesceCmd?: string; resumeCmd?: string; finishThreshold: number; sourceId?: string }) => {
       const agent = new PrimaryAgent({
         ...shared(o, 'primary'),
         chunkSize: o.chunkSize,
         sourceId: o.sourceId,
         standby: o.standbyAddr ? parseHostPortOrUsage(o.standbyAddr, '--standby-addr') : undefined,
         signalAt: o.signalAt,
+        precopy: o.precopyMs ? { intervalMs: o.precopyMs, rateMiBs: o.precopyRate } : undefined,
         quiescer: quiescerFrom(o),
         finishThreshold: o.finishThreshold,
       });

@@ -27,6 +27,9 @@ export const genDir = (prefix: string, generation: string): string => join(prefi
 export const chunkKey = (prefix: string, generation: string, index: number): string => `${genDir(prefix, generation)}chunk/${index}`;
 export const manifestKey = (prefix: string, generation: string): string => `${genDir(prefix, generation)}manifest.json`;
 export const latestKey = (prefix: string): string => join(prefix, 'latest');
+/** A chunk stored by its content (pre-copy): the key is its sha256, so it never changes. */
+export const casRoot = (prefix: string): string => join(prefix, 'cas/');
+export const casKey = (prefix: string, sha256: string): string => join(prefix, `cas/${sha256}`);
 
 export function isGenerationId(s: string): boolean {
   return GEN_RE.test(s);

@@ -5,7 +5,9 @@
 import { createHash } from 'node:crypto';
 
 export const MANIFEST_FORMAT = 'ftharness.pmem-ha.manifest';
-export const MANIFEST_VERSION = 1;
+/** 2 adds chunk entries stored by content (`cas`); a manifest without any is still written as 1. */
+export const MANIFEST_VERSION = 2;
+const MANIFEST_VERSIONS = [1, 2];
 
 export interface ChunkEntry {
   index: number;
@@ -13,6 +15,9 @@ export interface ChunkEntry {
   sha256: string;
   /** true = all bytes zero: recorded here, never uploaded. */
   zero: boolean;
+  /** true = stored by content at <prefix>/cas/<sha256> (a pre-copy while AC was present),
+   *  not under this generation (version 2). */
+  cas?: true;
 }
 
 export interface Manifest {
@@ -95,7 +100,7 @@ export function parseManifest(bytes: Uint8Array | string, expectGeneration?: str
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ManifestError('manifest is not a JSON object');
   const m = raw as Record<string, unknown>;
   if (m.format !== MANIFEST_FORMAT) throw new ManifestError(`manifest format is ${JSON.stringify(m.format)}, expected ${MANIFEST_FORMAT}`);
-  if (m.version !== MANIFEST_VERSION) throw new ManifestError(`unsupported manifest version ${JSON.stringify(m.version)}`);
+  if (!MANIFEST_VERSIONS.includes(m.version as number)) throw new ManifestError(`unsupported manifest version ${JSON.stringify(m.version)}`);
   const { manifestSha256, ...body } = m;
   if (typeof manifestSha256 !== 'string') throw new ManifestError('manifest has no manifestSha256');
   const actual = sha256Hex(canonicalJson(body));
@@ -126,6 +131,9 @@ export function parseManifest(bytes: Uint8Array | string, expectGeneration?: str
     if (typeof e.zero !== 'boolean') throw new ManifestError(`manifest chunk ${i} has no zero flag`);
     if (e.zero && e.sha256 !== zeroChunkSha(chunkLength(regionSize, chunkSize, i))) {
       throw new ManifestError(`manifest chunk ${i} is marked zero but its sha256 is not that of zeros`);
+    }
+    if (e.cas !== undefined && (e.cas !== true || e.zero || m.version === 1)) {
+      throw new ManifestError(`manifest chunk ${i} has an invalid cas flag (only non-zero chunks of a version 2 manifest are stored by content)`);
     }
   });
   return m as unknown as Manifest;

@@ -14,6 +14,8 @@ import { deleteUncommitted, saveRegion, type SaveEvent, type SaveOptions, type S
 import { sendCommitSignal, sendStartSignal, type HostPort } from './signal.js';
 import type { PauseAt } from './pause.js';
 import type { Quiescer } from './quiesce.js';
+import { Precopy, type PrecopyStatus } from './precopy.js';
+import { DEFAULT_CHUNK_SIZE } from './chunks.js';
 
 export interface PrimaryConfig extends Pick<SaveOptions, 'store' | 'prefix' | 'regionPath' | 'regionSize' | 'chunkSize' | 'concurrency' | 'sourceId'> {
   controlDir: string;
@@ -30,6 +32,8 @@ export interface PrimaryConfig extends Pick<SaveOptions, 'store' | 'prefix' | 'r
   finishThreshold?: number;
   /** Delete orphan chunks of an abandoned save (default true). */
   cleanupAbandoned?: boolean;
+  /** Continuous pre-copy while AC is present: a pass every intervalMs, reading at most rateMiBs. */
+  precopy?: { intervalMs: number; rateMiBs?: number };
 }
 
 type SaveCounts = Omit<SaveProgress, 'generation'>;
@@ -71,6 +75,8 @@ export interface PrimaryStatus extends StatusCommon {
   lastCommittedGeneration: string | null;
   saves: number;
   save: SaveStatus | null;
+  /** null: no pre-copy configured */
+  precopy: PrecopyStatus | null;
 }
 
 export class PrimaryAgent extends AgentBase<PrimaryStatus> {
@@ -79,9 +85,10 @@ export class PrimaryAgent extends AgentBase<PrimaryStatus> {
   private saving?: Promise<void>;
   private newestKnown: string | null = null;
   private acRestoredDuringSave = false;
+  private precopy?: Precopy;
 
   constructor(private readonly cfg: PrimaryConfig) {
-    super(cfg.controlDir, 'primary', { writersStopped: false, lastCommittedGeneration: null, saves: 0, save: null }, cfg.echo);
+    super(cfg.controlDir, 'primary', { writersStopped: false, lastCommittedGeneration: null, saves: 0, save: null, precopy: null }, cfg.echo);
   }
 
   async start(): Promise<void> {
@@ -96,8 +103,28 @@ export class PrimaryAgent extends AgentBase<PrimaryStatus> {
       this.reporter.event('store-unreachable-at-start', { error: (err as Error).message });
     }
     this.startControl();
+    // The pre-copy is in the status before "ready": whoever waits for ready may look for it.
+    if (this.cfg.precopy) {
+      this.precopy = new Precopy({
+        store: this.cfg.store, prefix: this.cfg.prefix, regionPath: this.cfg.regionPath, regionSize: this.cfg.regionSize,
+        chunkSize: this.cfg.chunkSize ?? DEFAULT_CHUNK_SIZE, intervalMs: this.cfg.precopy.intervalMs, rateMiBs: this.cfg.precopy.rateMiBs,
+        onPass: (p) => {
+          this.reporter.update({ precopy: p });
+          this.reporter.event('precopy-pass', { passes: p.passes, chunksHeld: p.chunksHeld, changed: p.lastPassChanged });
+        },
+        onError: (message) => this.reporter.event('precopy-error', { error: message }),
+      });
+      this.reporter.update({ precopy: { ...this.precopy.status, running: true } });
+    }
     this.reporter.update({ phase: 'ready', readyAt: Date.now() });
     this.reporter.event('ready', { newestKnown: this.newestKnown });
+    this.precopy?.start();
+  }
+
+  /** AC is back and the writers run again: ready, and the pre-copy goes on. */
+  private backToReady(): void {
+    this.reporter.update({ phase: 'ready' });
+    this.precopy?.start();
   }
 
   protected onAction(ev: ActionEvent): void {
@@ -126,7 +153,7 @@ export class PrimaryAgent extends AgentBase<PrimaryStatus> {
     }
     if (this.status.writersStopped) {
       if (save) save.acRestoredAt = Date.now();
-      void this.resumeWriters().then(() => this.reporter.update({ phase: 'ready' }));
+      void this.resumeWriters().then(() => this.backToReady());
       return;
     }
     this.reporter.event('ac-restored-ignored', { why: 'no save in progress' });
@@ -159,6 +186,8 @@ export class PrimaryAgent extends AgentBase<PrimaryStatus> {
       chunksTotal: 0,
       chunksRead: 0,
       chunksZero: 0,
+      chunksPrecopied: 0,
+      bytesPrecopied: 0,
       chunksUploaded: 0,
       bytesUploaded: 0,
       bytesSkipped: 0,
@@ -180,6 +209,12 @@ export class PrimaryAgent extends AgentBase<PrimaryStatus> {
     };
     this.reporter.update({ phase: 'quiescing', save, saves: this.status.saves + 1, pausedAt: null });
     this.reporter.event('notice-received', { holdupMs, deadlineAt: save.deadlineAt });
+    // The background copy stops at once (its PUT in flight is aborted and not counted): the
+    // save reads every chunk itself and takes only what the pre-copy still describes.
+    if (this.precopy) {
+      await this.precopy.pause();
+      this.reporter.update({ precopy: { ...this.precopy.status } });
+    }
     let result: SaveResult;
     try {
       // FTH_BROKEN_SUT=pmem-ha-primary:no-quiesce (tests of the checkers only): writers run on.
@@ -199,6 +234,7 @@ export class PrimaryAgent extends AgentBase<PrimaryStatus> {
         deadline: save.deadlineAt,
         signal: this.abandonCtl.signal,
         pause: this.pauseControl(this.cfg.pauseAt, () => ({ chunksUploaded: save.chunksUploaded })),
+        precopied: this.precopy?.held,
         notifyStart: this.cfg.standby && this.cfg.signalAt === 'start'
           ? (info, o) => {
               const to = `${this.cfg.standby!.host}:${this.cfg.standby!.port}`;
@@ -232,7 +268,7 @@ export class PrimaryAgent extends AgentBase<PrimaryStatus> {
         generation: gen ?? '',
         dataAtRisk: true,
         error: `save failed: ${(err as Error).message}`,
-        progress: { generation: gen ?? '', chunksTotal: 0, chunksRead: 0, chunksZero: 0, chunksUploaded: 0, bytesUploaded: 0, bytesSkipped: 0 },
+        progress: { generation: gen ?? '', chunksTotal: 0, chunksRead: 0, chunksZero: 0, chunksUploaded: 0, bytesUploaded: 0, bytesSkipped: 0, chunksPrecopied: 0, bytesPrecopied: 0 },
       };
     }
     if (this.shutdownCtl.signal.aborted) return;
@@ -250,7 +286,7 @@ export class PrimaryAgent extends AgentBase<PrimaryStatus> {
     this.reporter.event(`save-${result.outcome}`, { error: result.error ?? null, dataAtRisk: result.dataAtRisk, ...result.progress });
     if (result.outcome === 'abandoned' || this.acRestoredDuringSave) {
       await this.resumeWriters();
-      if (result.outcome !== 'abandoned') this.reporter.update({ phase: 'ready' });
+      this.backToReady();
       if (result.outcome === 'abandoned' && result.generation && this.cfg.cleanupAbandoned !== false) {
         deleteUncommitted(this.cfg.store, this.cfg.prefix, result.generation).then(
           (r) => this.reporter.event('orphans-deleted', { generation: result.generation, ...r }),
@@ -311,6 +347,7 @@ export class PrimaryAgent extends AgentBase<PrimaryStatus> {
   protected async onShutdown(): Promise<void> {
     this.abandonCtl?.abort(new Error('shutdown'));
     this.startSignalCtl?.abort();
+    await this.precopy?.stop();
     await this.saving?.catch(() => undefined);
     if (this.status.writersStopped) await this.resumeWriters();
   }

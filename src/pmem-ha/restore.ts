@@ -9,7 +9,7 @@ import { isBroken } from '../shared/broken-sut.js';
 import { open, mkdtemp, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openRegion, runPool, DEFAULT_CONCURRENCY } from './chunks.js';
-import { chunkKey, compareGenerations, generationFromKey, genDir, genRoot, manifestKey } from './layout.js';
+import { casKey, chunkKey, compareGenerations, generationFromKey, genDir, genRoot, manifestKey } from './layout.js';
 import { ManifestError, parseManifest, sha256Hex, type Manifest } from './manifest.js';
 import { sleep, withRetry, type ObjectStore } from './store.js';
 import type { Journal, JournalRecord } from './journal.js';
@@ -286,7 +286,7 @@ export async function fetchAndVerify(store: ObjectStore, prefix: string, manifes
     opts.concurrency ?? DEFAULT_CONCURRENCY,
     async (n) => {
       const c = wanted[n];
-      const key = chunkKey(prefix, manifest.generation, c.index);
+      const key = c.cas ? casKey(prefix, c.sha256) : chunkKey(prefix, manifest.generation, c.index);
       const data = await withRetry(() => store.get(key, { signal: opts.signal }), { deadline, signal: opts.signal });
       if (data === null) throw new RefusedError(manifest.generation, `missing chunk ${c.index} (${key})`);
       const expectLen = lengthOf(c.index);

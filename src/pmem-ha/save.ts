@@ -12,6 +12,8 @@ import { chunkKey, genDir, latestKey, manifestKey, nextGeneration } from './layo
 import { sealManifest, serializeManifest, parseManifest, sha256Hex, zeroChunkSha, type ChunkEntry, type Manifest } from './manifest.js';
 import { DeadlineError, S3OpError, withRetry, type ObjectStore } from './store.js';
 import type { PauseControl } from './pause.js';
+import { md5Hex, type Precopied } from './precopy.js';
+import { isBroken } from '../shared/broken-sut.js';
 
 /** What the primary tells the standby (and what `latest` holds). The standby re-verifies it. */
 export interface CommitClaim {
@@ -28,6 +30,9 @@ export interface SaveProgress {
   chunksUploaded: number;
   bytesUploaded: number;
   bytesSkipped: number;
+  /** chunks unchanged since the pre-copy stored them: named by content, not uploaded */
+  chunksPrecopied: number;
+  bytesPrecopied: number;
 }
 
 export type SaveEvent =
@@ -62,6 +67,9 @@ export interface SaveOptions {
   /** Tell the standby; resolves true once acked. Called after the manifest is committed. */
   notify?: (claim: CommitClaim, opts: { deadline?: number; signal?: AbortSignal }) => Promise<{ acked: boolean; detail: string }>;
   onEvent?: (ev: SaveEvent) => void;
+  /** Continuous pre-copy: chunks already stored by content, with the md5 of the bytes stored. A
+   *  chunk whose bytes still have that md5 is named by content (cas) instead of uploaded. */
+  precopied?: ReadonlyMap<number, Precopied>;
   /** For tests: the generation id to use (e.g. to provoke a manifest race). */
   generation?: string;
 }
@@ -121,6 +129,8 @@ export async function saveRegion(opts: SaveOptions): Promise<SaveResult> {
     chunksUploaded: 0,
     bytesUploaded: 0,
     bytesSkipped: 0,
+    chunksPrecopied: 0,
+    bytesPrecopied: 0,
   };
   // One signal for "stop now": abandon from the caller, or the hold-up deadline.
   const signals: AbortSignal[] = [];
@@ -168,6 +178,18 @@ export async function saveRegion(opts: SaveOptions): Promise<SaveResult> {
     const saveChunk = async (index: number, slot: number): Promise<void> => {
       const data = await region.readChunk(index, buffers[slot]);
       progress.chunksRead++;
+      // A chunk the pre-copy holds is compared first: its md5 matching means unchanged (and so
+      // not zero: the pre-copy holds no zero chunk), which spares the zero scan of most chunks.
+      const pre = opts.precopied?.get(index);
+      // FTH_BROKEN_SUT=pmem-ha-primary:stale-precopy (tests of the checkers only): trust the
+      // pre-copy without looking whether the chunk changed since.
+      if (pre && (isBroken('pmem-ha-primary', 'stale-precopy') || md5Hex(data) === pre.md5)) {
+        entries[index] = { index, sha256: pre.sha256, zero: false, cas: true };
+        progress.chunksPrecopied++;
+        progress.bytesPrecopied += data.byteLength;
+        emit({ type: 'chunk-done', index, zero: false, progress: { ...progress } });
+        return;
+      }
       const zero = isAllZero(data);
       entries[index] = { index, sha256: zero ? zeroChunkSha(data.byteLength) : sha256Hex(data), zero };
       if (zero) {
@@ -201,7 +223,8 @@ export async function saveRegion(opts: SaveOptions): Promise<SaveResult> {
 
     manifest = sealManifest({
       format: 'ftharness.pmem-ha.manifest',
-      version: 1,
+      // version 2 only where it is needed: a save without pre-copy stays readable by version 1
+      version: entries.some((e) => e.cas) ? 2 : 1,
       generation,
       sourceId: opts.sourceId ?? `${hostname()}:${opts.regionPath}`,
       regionSize: region.size,

@@ -69,39 +69,72 @@ export function distributionFigure(runs: readonly RunResult[], role: 'rto' | 'rp
   return { html, charts: [chart] };
 }
 
-/** Minimal hold-up time vs PMEM size. The worst (max) sample per size is the design figure:
- *  a power supply must hold up at least that long; the mean is drawn dashed for context. */
+/** Minimal hold-up time vs PMEM size, one curve per scenario group × fill (and pre-copy, when a
+ *  sweep says so in its labels). The worst (max) minimum per size is the design figure: a power
+ *  supply must hold up at least that long; the mean is drawn dashed for context. Every sweep
+ *  probe (holdup_probe_ms with holdup_probe_ok) is a point: filled where the probe kept the data,
+ *  a cross where the save did not commit in time. */
 export function holdupFigure(runs: readonly RunResult[], idPrefix: string): Figure {
-  const perGroup = new Map<Group, Map<number, number[]>>();
+  type Curve = { g: Group; variant: string; mins: Map<number, number[]>; probes: { size: number; ms: number; ok: boolean }[] };
+  const curves = new Map<string, Curve>();
   let missingSize = 0;
+  const variantOf = (labels: Record<string, string>) =>
+    [labels.fill !== undefined ? `fill ${labels.fill}` : '', labels.precopy !== undefined ? `pre-copy ${labels.precopy}${labels.dirty !== undefined ? `, dirty ${labels.dirty}` : ''}` : ''].filter(Boolean).join(', ');
+  const curveOf = (g: Group, variant: string): Curve => {
+    const key = `${groupLabel(g)}|${variant}`;
+    let c = curves.get(key);
+    if (!c) curves.set(key, (c = { g, variant, mins: new Map(), probes: [] }));
+    return c;
+  };
   for (const g of groupRuns(runs)) {
     for (const r of g.runs) {
       for (const [name, m] of Object.entries(r.metrics)) {
-        if (roleOf(name) !== 'holdup' || isUnsupported(m)) continue;
-        const size = pmemSizeOf(name, r);
-        const vals = canonicalValues(m, 'time');
-        if (size === undefined || !vals) { missingSize++; continue; }
-        const bySize = perGroup.get(g) ?? new Map<number, number[]>();
-        bySize.set(size, [...(bySize.get(size) ?? []), ...vals]);
-        perGroup.set(g, bySize);
+        const { base, labels } = parseMetricName(name);
+        if (isUnsupported(m)) continue;
+        if (roleOf(name) === 'holdup') {
+          const size = pmemSizeOf(name, r);
+          const vals = canonicalValues(m, 'time');
+          if (size === undefined || !vals) { missingSize++; continue; }
+          const c = curveOf(g, variantOf(labels));
+          c.mins.set(size, [...(c.mins.get(size) ?? []), ...vals]);
+        } else if (base === 'holdup_probe_ms') {
+          const size = pmemSizeOf(name, r);
+          const ok = r.metrics[name.replace(/^holdup_probe_ms/, 'holdup_probe_ok')]?.values;
+          const vals = canonicalValues(m, 'time');
+          if (size === undefined || !vals || !ok || ok.length !== vals.length) continue;
+          curveOf(g, variantOf(labels)).probes.push(...vals.map((ms, i) => ({ size, ms, ok: ok[i] === 1 })));
+        }
       }
     }
   }
-  if (!perGroup.size) {
+  if (![...curves.values()].some((c) => c.mins.size || c.probes.length)) {
     return { html: emptyNote('PMEM hold-up measurements', ['holdup_min_ms{pmem_size=64MiB}', 'holdup_min_ms + dimensions.pmem_size']), charts: [] };
   }
   const MiB = 1024 * 1024;
   const datasets: { data: { x: number; y: number }[]; [k: string]: unknown }[] = [];
   const rows: string[] = [];
-  let allSizes: number[] = [];
-  [...perGroup].forEach(([g, bySize], i) => {
-    const sizes = [...bySize.keys()].sort((a, b) => a - b);
-    allSizes = allSizes.concat(sizes);
-    const stats = sizes.map((s) => ({ s, q: summarize(bySize.get(s)!) }));
-    datasets.push({ label: `${groupLabel(g)} worst case`, data: stats.map(({ s, q }) => ({ x: s, y: q.max })), borderColor: colourAt(i), backgroundColor: colourAt(i), pointRadius: 4, borderWidth: 2 });
-    datasets.push({ label: `${groupLabel(g)} mean`, data: stats.map(({ s, q }) => ({ x: s, y: q.mean })), borderColor: colourAt(i), borderDash: [5, 4], pointRadius: 2, borderWidth: 1 });
-    for (const { s, q } of stats) {
-      rows.push(`<tr>${groupCells(g)}<td class="num">${fmtBytes(s)}</td><td class="num">${q.n}</td><td class="num">${fmtDuration(q.mean)}</td><td class="num">${fmtDuration(q.min)}</td><td class="num">${fmtDuration(q.max)}</td></tr>`);
+  const allSizes = [...curves.values()].flatMap((c) => [...c.mins.keys(), ...c.probes.map((p) => p.size)]);
+  [...curves.values()].forEach((c, i) => {
+    const label = `${groupLabel(c.g)}${c.variant ? ` (${c.variant})` : ''}`;
+    const sizes = [...c.mins.keys()].sort((a, b) => a - b);
+    const stats = sizes.map((sz) => ({ sz, q: summarize(c.mins.get(sz)!) }));
+    const colour = colourAt(i);
+    if (stats.length) {
+      datasets.push({ label: `${label} worst case`, data: stats.map(({ sz, q }) => ({ x: sz, y: q.max })), borderColor: colour, backgroundColor: colour, pointRadius: 4, borderWidth: 2 });
+      // With one sample per size the mean is the worst case: not drawn twice.
+      if (stats.some(({ q }) => q.n > 1)) datasets.push({ label: `${label} mean`, data: stats.map(({ sz, q }) => ({ x: sz, y: q.mean })), borderColor: colour, borderDash: [5, 4], pointRadius: 2, borderWidth: 1 });
+    }
+    const ok = c.probes.filter((p) => p.ok);
+    const lost = c.probes.filter((p) => !p.ok);
+    if (ok.length) datasets.push({ label: `${label} probe: data kept`, data: ok.map((p) => ({ x: p.size, y: p.ms })), showLine: false, borderColor: colour, backgroundColor: colour, pointRadius: 3, pointStyle: 'circle' });
+    if (lost.length) datasets.push({ label: `${label} probe: save not committed`, data: lost.map((p) => ({ x: p.size, y: p.ms })), showLine: false, borderColor: colour, backgroundColor: 'transparent', pointRadius: 5, pointStyle: 'crossRot', borderWidth: 2 });
+    const probesAt = (sz: number) => c.probes.filter((p) => p.size === sz);
+    for (const sz of [...new Set([...sizes, ...c.probes.map((p) => p.size)])].sort((a, b) => a - b)) {
+      const q = c.mins.has(sz) ? summarize(c.mins.get(sz)!) : undefined;
+      const pr = probesAt(sz);
+      const longestLost = pr.filter((p) => !p.ok).map((p) => p.ms);
+      rows.push(`<tr>${groupCells(c.g)}<td>${esc(c.variant || '—')}</td><td class="num">${fmtBytes(sz)}</td><td class="num">${q ? q.n : 0}</td><td class="num">${q ? fmtDuration(q.mean) : '—'}</td><td class="num">${q ? fmtDuration(q.min) : '—'}</td><td class="num">${q ? fmtDuration(q.max) : '—'}</td>` +
+        `<td class="num">${pr.length}</td><td class="num">${longestLost.length ? fmtDuration(Math.max(...longestLost)) : '—'}</td></tr>`);
     }
   });
   // PMEM sizes come in powers of two: over a wide range, plot log2(MiB) on a linear axis with
@@ -109,13 +142,13 @@ export function holdupFigure(runs: readonly RunResult[], idPrefix: string): Figu
   const log = Math.max(...allSizes) / Math.max(Math.min(...allSizes), 1) > 8;
   for (const d of datasets) for (const p of d.data) p.x = log ? Math.log2(p.x / MiB) : p.x / MiB;
   const id = `${idPrefix}-holdup`;
-  const chart = lineChart(id, 'Minimal hold-up time that kept PMEM data intact, by PMEM size', datasets, {
+  const chart = lineChart(id, 'Minimal hold-up time that kept PMEM data intact, by PMEM size (points: every probe)', datasets, {
     x: { type: 'linear', title: { display: true, text: log ? 'PMEM size (log scale)' : 'PMEM size' }, ...(log ? { ticks: { stepSize: 1 } } : {}) },
-    y: { beginAtZero: true, title: { display: true, text: 'minimal hold-up (ms)' } },
+    y: { beginAtZero: true, title: { display: true, text: 'hold-up (ms)' } },
   }, { x: log ? 'log2mib' : 'mib' });
   const warn = missingSize ? `<p class="warn">${missingSize} hold-up metric(s) left out: no PMEM size (label <code>pmem_size</code> or dimension) or unknown unit.</p>` : '';
   return {
-    html: `${chartCanvas(id, 'PMEM hold-up curve')}<table><thead><tr><th>scenario</th><th>accel · topology</th><th class="num">PMEM size</th><th class="num">n</th><th class="num">mean</th><th class="num">min</th><th class="num">max (design)</th></tr></thead><tbody>${rows.join('')}</tbody></table>${warn}`,
+    html: `${chartCanvas(id, 'PMEM hold-up curve', 300 + 22 * Math.ceil(datasets.length / 2))}<table><thead><tr><th>scenario</th><th>accel · topology</th><th>variant</th><th class="num">PMEM size</th><th class="num">n</th><th class="num">mean</th><th class="num">min</th><th class="num">max (design)</th><th class="num">probes</th><th class="num">longest failing probe</th></tr></thead><tbody>${rows.join('')}</tbody></table>${warn}`,
     charts: [chart],
   };
 }

@@ -34,7 +34,7 @@ export interface Dimensions {
   accelChosen?: 'forced' | 'probed' | 'cached';
   /** one line: why this accelerator */
   accelReason?: string;
-  /** emulated = guest NUMA/NVDIMM are QEMU's inventions; physical = backed by host topology. */
+  /** emulated = guest NUMA cells are QEMU's inventions; physical = every cell of every VM bound to its own host node (numa[].hostNode; NVDIMMs stay file-backed). */
   topology: 'emulated' | 'physical';
   host: string;
   hostKernel: string;

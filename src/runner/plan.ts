@@ -8,6 +8,7 @@ import type { Accel, CpuMode, NicSpec, VmSpec } from '../vm/spec.js';
 import { projectRoot } from '../util/paths.js';
 import { FAST_BOOT_ARGS } from '../image/kernel-args.js';
 import { suts } from '../sut/registry.js';
+import { hostNodeProblems, hostNodesOf } from './host-topology.js';
 
 export const GUEST_MOUNTS: Record<string, string> = { fthimage: '/opt/fth', fthcode: '/opt/ftharness', fthrun: '/opt/fthrun', fthctl: '/run/fthctl' };
 /** Host side of a VM's writable control share (guest: /run/fthctl). */
@@ -26,6 +27,9 @@ async function freeUdpPort(): Promise<number> {
 export interface PlannedVm { key: string; spec: VmSpec; vm: VmN }
 
 export async function planVms(s: Scenario, lab: Lab, image: GuestImage | undefined, host: { accel: Accel; cpu: CpuMode }, resultsDir: string): Promise<PlannedVm[]> {
+  // Checked before the run too (loadAll); here for callers that plan directly.
+  const unbound = hostNodeProblems(s);
+  if (unbound.length) throw new Error(unbound.join('\n'));
   // One UDP port per (vm, peer) link end, allocated up front so both ends agree.
   const port = new Map<string, number>();
   for (const vm of s.vms) for (const n of vm.nics) if (n.kind === 'link') port.set(`${vm.name}->${n.peer}`, await freeUdpPort());
@@ -66,7 +70,10 @@ export async function planVms(s: Scenario, lab: Lab, image: GuestImage | undefin
     const spec: VmSpec = {
       name, vcpus: vm.vcpus, memoryMiB: vm.memoryMiB, maxMemoryMiB: vm.maxMemoryMiB, accel: host.accel, cpu: host.cpu,
       numa: vm.numa ? {
-        cells: vm.numa.map((c, id) => ({ id, cpus: c.cpus, memoryMiB: c.memoryMiB, distances: c.distances ? Object.fromEntries(c.distances.map((d, j) => [j, d])) : undefined })),
+        cells: vm.numa.map((c, id) => ({
+          id, cpus: c.cpus, memoryMiB: c.memoryMiB, distances: c.distances ? Object.fromEntries(c.distances.map((d, j) => [j, d])) : undefined,
+          ...(c.hostNode !== undefined ? { host: { node: c.hostNode, cpus: hostNodesOf().find((n) => n.id === c.hostNode)!.cpuList } } : {}),
+        })),
         hmat: vm.hmat?.map((h) => ({ initiator: h.initiator, target: h.target, type: h.type, latencyNs: h.latency, bandwidthMiBs: h.bandwidth })),
       } : undefined,
       nvdimms: vm.nvdimms.map((n, i) => ({

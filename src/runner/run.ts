@@ -26,6 +26,7 @@ import { Interrupted, raceAbort } from '../util/abort.js';
 import type { RunContext, RunStore } from './context.js';
 import { History } from './history.js';
 import { controlDir, planVms } from './plan.js';
+import { topologyOf } from './host-topology.js';
 import { openRunStore } from './store.js';
 import { describeStep, needsStore, runStep } from './steps.js';
 import { hostname, release } from 'node:os';
@@ -58,7 +59,7 @@ function gitRevision() {
   return gitRev;
 }
 
-async function dimensions(ctx: RunContext | undefined, accel: AccelDecision | undefined, image?: GuestImage): Promise<Dimensions> {
+async function dimensions(s: Scenario, ctx: RunContext | undefined, accel: AccelDecision | undefined, image?: GuestImage): Promise<Dimensions> {
   const v = await hostVersions().catch(() => ({ qemu: 'unknown', libvirt: 'unknown' }));
   return {
     // Undecided only when the run ended before the decision: then no guest ran at all.
@@ -66,8 +67,8 @@ async function dimensions(ctx: RunContext | undefined, accel: AccelDecision | un
     cpuMode: accel?.cpuMode,
     accelChosen: accel?.how,
     accelReason: accel?.reason ?? 'not decided: the run ended before the accelerator was chosen',
-    // Guest NUMA cells and NVDIMMs are QEMU's inventions here: no host node pinning.
-    topology: 'emulated',
+    // Guest NUMA cells are QEMU's inventions unless every cell is bound to its own host node.
+    topology: topologyOf(s),
     host: hostname(), hostKernel: release(), qemu: v.qemu, libvirt: v.libvirt,
     // which libvirt ran the guests (its query, with the key file and ssh wrapper, left out)
     libvirtUri: LIBVIRT_URI.split('?')[0],
@@ -191,7 +192,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<RunOutcom
     startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - startedAt.getTime(),
     verdict, reason, ...(error ? { error } : {}), ...(o.schedule ? { schedule: o.schedule } : {}),
     checks: ctx?.checks ?? [], metrics: ctx?.metrics ?? {},
-    dimensions: { ...(await dimensions(ctx, accel, image)), ...(ctx?.store ? { store: ctx.store.backend } : {}), ...ctx?.dimensions },
+    dimensions: { ...(await dimensions(s, ctx, accel, image)), ...(ctx?.store ? { store: ctx.store.backend } : {}), ...ctx?.dimensions },
     history: history.events, faults: history.faults, artefacts,
   };
   await writeFile(join(dir, 'history.jsonl'), redact(history.events.map((e) => JSON.stringify(e)).join('\n') + '\n'));

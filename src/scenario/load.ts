@@ -22,7 +22,7 @@ export class ScenarioError extends Error {
   }
 }
 
-export interface NumaCellN { cpus: number[]; memoryMiB: number; distances?: number[] }
+export interface NumaCellN { cpus: number[]; memoryMiB: number; distances?: number[]; hostNode?: number }
 export interface NvdimmN { sizeMiB: number; node: number; labelKiB: number; access: 'shared' | 'private' }
 export interface VmN {
   name: string;
@@ -151,7 +151,7 @@ function normalise(s: ScenarioFile, file: string): Scenario {
       return {
         name: v.name, vcpus: v.vcpus, memoryMiB,
         maxMemoryMiB: v.maxMemory ? sizeBytes(v.maxMemory) / 2 ** 20 : memoryMiB + nvdimms.reduce((a, n) => a + n.sizeMiB, 0),
-        numa: v.numa?.map((c) => ({ cpus: c.cpus, memoryMiB: sizeBytes(c.memory) / 2 ** 20, distances: c.distances })),
+        numa: v.numa?.map((c) => ({ cpus: c.cpus, memoryMiB: sizeBytes(c.memory) / 2 ** 20, distances: c.distances, hostNode: c.hostNode })),
         hmat: v.hmat, nvdimms,
         nics: (v.nics ?? ['user']).map((n) => (n === 'user' ? { kind: 'user' as const } : { kind: 'link' as const, peer: n.link })),
         code: v.code ?? false,

@@ -63,6 +63,14 @@ function vmRules(s: ScenarioFile, out: RawProblem[]): void {
       if (c.distances && c.distances.length !== cells.length) bad(['numa', ci, 'distances'], `needs ${cells.length} entries, one per cell (has ${c.distances.length})`);
       if (c.distances && c.distances[ci] !== undefined && c.distances[ci] !== 10) bad(['numa', ci, 'distances', ci], 'distance of a cell to itself must be 10');
     });
+    const bound = cells.filter((c) => c.hostNode !== undefined);
+    if (bound.length && bound.length < cells.length) {
+      bad(['numa', cells.findIndex((c) => c.hostNode === undefined), 'hostNode'], 'bind every cell of the VM to a host node, or none: a half-bound guest topology is neither emulated nor physical');
+    }
+    cells.forEach((c, ci) => {
+      const j = cells.findIndex((x) => x.hostNode !== undefined && x.hostNode === c.hostNode);
+      if (c.hostNode !== undefined && j < ci) bad(['numa', ci, 'hostNode'], `host node ${c.hostNode} is already numa[${j}]'s: each guest cell needs its own host node, or the guest's NUMA is not the host's`);
+    });
     if (cells.length) {
       const sum = cells.reduce((a, c) => a + sizeBytes(c.memory), 0);
       if (sum !== mem) bad(['numa'], `cells add up to ${sum / MiB} MiB but memory is ${mem / MiB} MiB`);

@@ -30,6 +30,7 @@ const NumaCell = Type.Object({
   cpus: Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1, description: 'vCPU ids in this cell' }),
   memory: Size,
   distances: Type.Optional(Type.Array(Type.Integer({ minimum: 10, maximum: 255 }), { description: 'SLIT distance to each cell, in cell order (own cell: 10)' })),
+  hostNode: Type.Optional(Type.Integer({ minimum: 0, maximum: 1023, description: "bind this cell's memory (strict) and vCPUs to this host NUMA node; when every cell of every VM is bound to its own host node the run's topology is recorded as physical" })),
 }, { additionalProperties: false });
 
 const Hmat = Type.Object({

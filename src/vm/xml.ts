@@ -40,6 +40,17 @@ function cpuNode(s: VmSpec): Node {
   return { ...cpu, numa };
 }
 
+/** Guest cells bound to host nodes: <cputune> pins each vCPU to its cell's host CPUs, and
+ *  <numatune> puts each cell's memory on its host node, strictly (no silent fallback). */
+function hostBinding(s: VmSpec): Node {
+  const bound = s.numa?.cells.filter((c) => c.host) ?? [];
+  if (!bound.length) return {};
+  return {
+    cputune: { vcpupin: bound.flatMap((c) => c.cpus.map((v) => ({ '@vcpu': v, '@cpuset': c.host!.cpus }))).sort((a, b) => a['@vcpu'] - b['@vcpu']) },
+    numatune: { memnode: bound.map((c) => ({ '@cellid': c.id, '@mode': 'strict', '@nodeset': c.host!.node })) },
+  };
+}
+
 function nicNode(n: NicSpec): Node {
   // No option ROM: with direct kernel boot it only costs SeaBIOS time.
   const common = { model: { '@type': 'virtio' }, rom: { '@enabled': 'no' }, ...(n.mac ? { mac: { '@address': n.mac } } : {}) };
@@ -100,6 +111,7 @@ export function renderDomainXml(s: VmSpec): string {
     memory: { '@unit': 'KiB', '#': KiB(s.memoryMiB) },
     vcpu: { '@placement': 'static', '#': String(s.vcpus) },
     os,
+    ...hostBinding(s),
     features: { acpi: {}, apic: {} },
     cpu: cpuNode(s),
     clock: { '@offset': 'utc' },

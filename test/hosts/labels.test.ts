@@ -20,8 +20,8 @@ describe('host capability labels', () => {
     node(0, '0-3', 1024, '10 21');
     mkdirSync(join(root, 'power'));
     assert.deepEqual(readNumaNodes(root), [
-      { id: 0, cpus: 4, memoryBytes: 1024 * 1024, distances: [10, 21] },
-      { id: 1, cpus: 5, memoryBytes: 2048 * 1024, distances: [21, 10] },
+      { id: 0, cpus: 4, cpuList: '0-3', memoryBytes: 1024 * 1024, distances: [10, 21] },
+      { id: 1, cpus: 5, cpuList: '4-7,12', memoryBytes: 2048 * 1024, distances: [21, 10] },
     ]);
     assert.deepEqual(readNumaNodes(join(root, 'absent')), []);
     assert.equal(countCpuList(''), 0);
@@ -35,7 +35,7 @@ describe('host capability labels', () => {
   });
 
   it('flattens to the tags a CI queue matches', () => {
-    const nodes = [{ id: 0, cpus: 2, memoryBytes: 1, distances: [10] }, { id: 1, cpus: 2, memoryBytes: 1, distances: [10] }];
+    const nodes = [{ id: 0, cpus: 2, cpuList: '0-1', memoryBytes: 1, distances: [10] }, { id: 1, cpus: 2, cpuList: '2-3', memoryBytes: 1, distances: [10] }];
     assert.deepEqual(flatLabels({
       accel: 'kvm', numa: { nodes, source: '' }, nvdimms: { count: 2, source: '' }, pmu: { kind: 'hardware', source: '' },
       bmc: { inBand: false, source: '' }, memory: { totalBytes: 1, freeBytes: 1 }, disk: { dir: '/', freeBytes: 1 },

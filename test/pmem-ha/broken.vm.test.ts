@@ -45,6 +45,12 @@ describe('@vm the HA checkers say false on broken systems', function () {
     assert.equal(settled?.prefetch?.chunksStaged, 3);
   });
 
+  it('a primary that names changed chunks by their pre-copied content: no generation equals the PMEM at the cut (row 4)', async () => {
+    const { row, message } = await mustFail('scenarios/pmem-ha-precopy.yaml', 'pmem-ha-primary:stale-precopy');
+    assert.equal(row, 4);
+    assert.match(message, /no intact generation in the store equals the primary's PMEM at the cut/);
+  });
+
   it('a standby that ignores new generations: the intact newest generation was not restored (row 3)', async () => {
     const { row, message } = await mustFail('test/fixtures/pmem-ha-settled.yaml', 'pmem-ha-standby:ignore-new');
     assert.equal(row, 3);

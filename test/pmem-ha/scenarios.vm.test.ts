@@ -82,6 +82,18 @@ describe('@vm PMEM HA scenarios on real guests', function () {
     assert.equal(settled?.prefetch?.chunksStaged, 3);
   });
 
+  it('pre-copy (10 % dirtied after the sync): only dirty chunks are saved after the notice; the standby holds the primary PMEM byte for byte', async () => {
+    const r = await run('pmem-ha-precopy');
+    const c = haCheck(r);
+    assert.equal(c.valid, true, c.message);
+    assert.equal((c.evidence as any).standbyNowSha256, (c.evidence as any).primaryAtCutSha256);
+    // 6 of the 32 non-zero 1 MiB chunks changed after the copy synced; the copy may have caught
+    // some of them before the notice, never more than those are left for the save
+    assert.ok(r.metrics.bytes_uploaded.values[0] <= 6 * 2 ** 20, `uploaded ${r.metrics.bytes_uploaded.values[0]} bytes after the notice`);
+    const synced = r.history.find((e) => e.f === 'precopy-synced')?.value as any;
+    assert.equal(synced?.chunksHeld, 32);
+  });
+
   it('corrupted chunk: the standby refuses the generation, naming the chunk', async () => {
     const r = await run('pmem-ha-corrupt-chunk');
     const c = haCheck(r);

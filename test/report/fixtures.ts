@@ -136,7 +136,13 @@ export function suiteRuns(night: Date, opts: { pmemBroken?: boolean; pheapErrori
       'perf.task-clock': { unit: 'ms', values: normal(rand, 812, 40, 1) },
       save_throughput: { unit: 'MiB/s', values: normal(rand, 180, 12, 3) },
     };
-    for (const s of sizes) metrics[`holdup_min_ms{pmem_size=${s}MiB}`] = { unit: 'ms', values: normal(rand, 2 + s * 0.045, 0.3 + s * 0.002, 2) };
+    for (const s of sizes) {
+      const min = normal(rand, 2 + s * 0.045, 0.3 + s * 0.002, 1)[0];
+      metrics[`holdup_min_ms{pmem_size=${s}MiB,fill=0.5}`] = { unit: 'ms', values: [min] };
+      // a sweep's probes: the longest first, then halving towards the minimum
+      metrics[`holdup_probe_ms{pmem_size=${s}MiB,fill=0.5}`] = { unit: 'ms', values: [min * 3, min * 1.5, min * 0.75, min] };
+      metrics[`holdup_probe_ok{pmem_size=${s}MiB,fill=0.5}`] = { unit: 'bool', values: [1, 1, 0, 1] };
+    }
     out.push(makeRun({
       scenario: 'pmem-ha/power-cut', runIndex: k, runs: N, verdict, startedAt: t(k * 3),
       faults: [POWER_CUT(4000, 30 + k * 10), POWER_CUT(8000, 60)], metrics,

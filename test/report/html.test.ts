@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { reportCommand, writeRunReport } from '../../src/report/commands.js';
 import { renderHtmlReport } from '../../src/report/html.js';
+import { holdupFigure } from '../../src/report/figures.js';
 import { countVerdicts, passRate, runAnchor, worst } from '../../src/report/model.js';
 import { NIGHT0, UNKNOWN_MESSAGE, XSS_NAME, fourNights, makeRun, nightAt, storeRuns, suiteRuns, tmpDir } from './fixtures.js';
 
@@ -168,6 +169,31 @@ describe('HTML report (markup)', () => {
   it('shows unreadable results files as a warning', () => {
     const page = renderHtmlReport(runs.slice(0, 1), { problems: [{ file: '/r/x/results.json', error: 'Unexpected end of JSON input' }] });
     assert.match(page, /1 results file\(s\) could not be read/);
+  });
+
+  it('draws the hold-up curve per fill, with every sweep probe as a point (kept: filled, lost: a cross)', () => {
+    const at = (ms: number, probe: number[], ok: number[], size = '64MiB', fill = '0.5') => makeRun({
+      scenario: 'pmem-ha-holdup-curve', runIndex: 1, runs: 1, verdict: 'pass', startedAt: NIGHT0,
+      metrics: {
+        [`holdup_min_ms{pmem_size=${size},fill=${fill}}`]: { unit: 'ms', values: [ms] },
+        [`holdup_probe_ms{pmem_size=${size},fill=${fill}}`]: { unit: 'ms', values: probe },
+        [`holdup_probe_ok{pmem_size=${size},fill=${fill}}`]: { unit: 'bool', values: ok },
+      },
+    });
+    const f = holdupFigure([at(6000, [24000, 12000, 6000, 3000], [1, 1, 1, 0]), at(2000, [12000, 2000, 1000], [1, 1, 0], '16MiB'), at(9000, [24000, 9000], [1, 1], '64MiB', '0.9')], 'x');
+    const sets = (f.charts[0].config as any).data.datasets as { label: string; data: { x: number; y: number }[]; showLine?: boolean; pointStyle?: string }[];
+    const labels = sets.map((d) => d.label);
+    assert.ok(labels.some((l) => /\(fill 0\.5\) worst case$/.test(l)) && labels.some((l) => /\(fill 0\.9\) worst case$/.test(l)), labels.join(' | '));
+    const worst = sets.find((d) => /fill 0\.5\) worst case/.test(d.label))!;
+    assert.deepEqual(worst.data.map((p) => p.y), [2000, 6000], 'one point per size, smallest size first');
+    const lost = sets.find((d) => /fill 0\.5\) probe: save not committed/.test(d.label))!;
+    assert.equal(lost.showLine, false);
+    assert.equal(lost.pointStyle, 'crossRot');
+    assert.deepEqual(lost.data.map((p) => p.y).sort((a, b) => a - b), [1000, 3000]);
+    const kept = sets.find((d) => /fill 0\.5\) probe: data kept/.test(d.label))!;
+    assert.equal(kept.data.length, 5);
+    // the table carries the same figures: probes per size and the longest failing one
+    assert.match(f.html, /<td>fill 0\.5<\/td><td class="num">16 MiB<\/td>.*?<td class="num">3<\/td><td class="num">1\.00 s<\/td>/);
   });
 
   it('says why a metric has no sample instead of showing an empty or zero row', () => {

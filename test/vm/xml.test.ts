@@ -29,6 +29,17 @@ describe('domain XML rendering', () => {
     assert.equal(cells[1]['@memory'], String(512 * 1024));
     assert.deepEqual(arr(cells[0].distances.sibling).map((s: any) => [s['@id'], s['@value']]), [['0', '10'], ['1', '21']]);
   });
+  it('binds cells to host nodes: vCPUs pinned to the node\'s CPUs, memory strict on the node; nothing when unbound', () => {
+    const b = base();
+    b.numa!.cells[0].host = { node: 1, cpus: '8-15' };
+    b.numa!.cells[1].host = { node: 0, cpus: '0-7' };
+    const d = parse(renderDomainXml(b)).domain;
+    assert.deepEqual(arr(d.cputune.vcpupin).map((p: any) => [p['@vcpu'], p['@cpuset']]), [['0', '8-15'], ['1', '0-7']]);
+    assert.deepEqual(arr(d.numatune.memnode).map((m: any) => [m['@cellid'], m['@mode'], m['@nodeset']]), [['0', 'strict', '1'], ['1', 'strict', '0']]);
+    const plain = parse(renderDomainXml(base())).domain;
+    assert.equal(plain.cputune, undefined);
+    assert.equal(plain.numatune, undefined);
+  });
   it('renders HMAT latency and bandwidth as interconnects', () => {
     const d = parse(renderDomainXml(base())).domain;
     assert.equal(d.cpu.numa.interconnects.latency['@value'], '120');

@@ -5,9 +5,10 @@ import { addMetric, type RunContext } from '../../runner/context.js';
 export const HA_METRICS = {
   notice_to_save_start_ms: { unit: 'ms', description: 'AC-loss notice received → first chunk read (guest clock)', missing: 'the primary started no save after the AC-loss notice' },
   save_duration_ms: { unit: 'ms', description: 'save start → manifest committed (or save end)', missing: 'no save ran to its end (power cut before the manifest was committed, or no save)' },
-  save_throughput_mibs: { unit: 'MiB/s', description: 'region bytes saved (uploaded + zero-skipped) per second', missing: 'no save ran to its end (power cut before the manifest was committed, or no save)' },
+  save_throughput_mibs: { unit: 'MiB/s', description: 'region bytes saved (uploaded + zero-skipped + named from the pre-copy) per second', missing: 'no save ran to its end (power cut before the manifest was committed, or no save)' },
   bytes_uploaded: { unit: 'B', description: 'non-zero chunk bytes PUT to the store', missing: 'no save status was read from the primary' },
   bytes_skipped_zero: { unit: 'B', description: 'all-zero chunk bytes recorded, not uploaded', missing: 'no save status was read from the primary' },
+  bytes_precopied: { unit: 'B', description: 'non-zero chunk bytes unchanged since the continuous pre-copy stored them: named by content, not uploaded after the notice (0 without pre-copy)', missing: 'no save status was read from the primary' },
   commit_to_signal_ms: { unit: 'ms', description: 'manifest committed → standby acked the signal', missing: 'no signal was acknowledged after a commit (no commit, cut before the signal, or link down; the standby then finds generations by polling the store)' },
   restore_duration_ms: { unit: 'ms', description: 'standby: restore start → journal done (guest clock)', missing: null },
   rto_ms: { unit: 'ms', description: 'AC-loss notice → standby holds the data (harness clock, 100 ms polling)', missing: null },
@@ -31,10 +32,11 @@ export function primaryMetrics(ctx: RunContext, s: Status): void {
   if (v.saveStartAt && end) {
     addHaMetric(ctx, 'save_duration_ms', end - v.saveStartAt);
     const secs = (end - v.saveStartAt) / 1000;
-    if (secs > 0) addHaMetric(ctx, 'save_throughput_mibs', (v.bytesUploaded + v.bytesSkipped) / 2 ** 20 / secs);
+    if (secs > 0) addHaMetric(ctx, 'save_throughput_mibs', (v.bytesUploaded + v.bytesSkipped + (v.bytesPrecopied ?? 0)) / 2 ** 20 / secs);
   }
   addHaMetric(ctx, 'bytes_uploaded', v.bytesUploaded);
   addHaMetric(ctx, 'bytes_skipped_zero', v.bytesSkipped);
+  addHaMetric(ctx, 'bytes_precopied', v.bytesPrecopied ?? 0);
   if (v.manifestCommittedAt && v.signalAckedAt) addHaMetric(ctx, 'commit_to_signal_ms', v.signalAckedAt - v.manifestCommittedAt);
 }
 

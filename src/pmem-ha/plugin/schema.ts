@@ -10,6 +10,7 @@ export const HA_STEP_SCHEMAS = {
     pauseAt: Type.Optional(Type.String({ pattern: '^[a-z-]+(:[0-9]+)?$', description: 'block the agent at this protocol phase (see src/pmem-ha/README.md), e.g. after-chunks:3' })),
     quiesce: Type.Optional(Type.String({ pattern: '^/[A-Za-z0-9._/-]+$', description: 'primary: guest pid file of the region\'s writers; the agent SIGSTOPs them at the AC-loss notice (and SIGCONTs them if AC comes back), so the save holds the final state' })),
     signalAt: Type.Optional(Type.Union([Type.Literal('commit'), Type.Literal('start')], { description: 'primary: commit (default) = signal the standby after the manifest (sequential restore); start = also when the save begins, so that the standby fetches and verifies chunks while they land and applies them at the commit (pipelined restore)' })),
+    precopyMs: Type.Optional(Type.Integer({ minimum: 100, maximum: MAX_WAIT_MS, description: 'primary: continuous pre-copy while AC is present, a pass over the region every this many ms; the save at an AC loss then uploads only the chunks changed since' })),
     pollMs: Type.Optional(Type.Integer({ minimum: MIN_POLL_MS, maximum: MAX_POLL_MS, description: 'ms between the standby\'s store polls (default 1000)' })),
     credentials: Type.Optional(Type.Union([Type.Literal('valid'), Type.Literal('wrong-secret')], { description: 'wrong-secret: hand the agent a bad key (the save must fail clearly)' })),
   }, 'start the PMEM HA agent in a guest and wait until it is ready (primary: peer = the standby VM)'),
@@ -24,7 +25,7 @@ export const HA_STEP_SCHEMAS = {
   }, 'cut power exactly when the agent reaches a protocol phase (needs ha-agent pauseAt with that phase)'),
   'wait-ha': step('wait-ha', {
     vm: VmName,
-    until: Type.Union([Type.Literal('save-ended'), Type.Literal('holds-new'), Type.Literal('settled')], { description: 'save-ended: primary save committed/failed/abandoned; holds-new: standby holds a newer generation; settled: standby idle with no restore running' }),
+    until: Type.Union([Type.Literal('save-ended'), Type.Literal('holds-new'), Type.Literal('settled'), Type.Literal('precopy-synced')], { description: 'save-ended: primary save committed/failed/abandoned; holds-new: standby holds a newer generation; settled: standby idle with no restore running; precopy-synced: the primary\'s pre-copy finished two passes since the step began (everything written before it is copied)' }),
     timeout: TimeoutS(),
     settle: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_WAIT_MS, description: 'ms the standby must stay unchanged for "settled" (default 3000)' })),
   }, 'wait for the HA agent to reach a state (read from its status file on the host side of the control share)'),
@@ -38,6 +39,8 @@ export const HA_STEP_SCHEMAS = {
     lo: Type.Integer({ minimum: 0, maximum: MAX_WAIT_MS, description: 'ms: a hold-up known (or assumed) too short (below hi)' }),
     hi: Type.Integer({ minimum: 1, maximum: MAX_WAIT_MS, description: 'ms: a hold-up expected to be long enough' }),
     resolution: Type.Optional(Type.Integer({ minimum: 50, maximum: MAX_WAIT_MS, description: 'ms (default 1000), at most hi - lo' })),
+    precopyMs: Type.Optional(Type.Integer({ minimum: 100, maximum: MAX_WAIT_MS, description: 'the primary runs continuous pre-copy (as ha-agent precopyMs): each probe waits until the fill is copied, then dirties `dirty` of the region, then cuts AC' })),
+    dirty: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'with precopyMs: fraction of the region rewritten after the pre-copy synced, before the AC loss (default 0.1)' })),
   }, 'binary search for the shortest hold-up that still gives a committed, restored generation; each probe is a real AC loss + power cut'),
   'check-ha': step('check-ha', {
     primary: VmName, standby: VmName,

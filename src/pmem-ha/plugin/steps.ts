@@ -48,6 +48,7 @@ export async function haAgent(ctx: RunContext, s: HaAgentStep): Promise<void> {
   if (s.quiesce) args.push('--quiesce-pidfile', s.quiesce);
   if (s.role === 'primary' && s.peer && hasLink(ctx, s.peer)) args.push('--standby-addr', `${linkAddress(vmIndex(ctx, s.peer))}:${SIGNAL_PORT}`);
   if (s.signalAt) args.push('--signal-at', s.signalAt);
+  if (s.precopyMs) args.push('--precopy-ms', String(s.precopyMs));
   if (s.role === 'standby') {
     args.push('--meta', '/dev/nvdimm1', '--poll-ms', String(s.pollMs ?? 1000));
     if (hasLink(ctx, s.vm)) args.push('--listen', `${linkAddress(vmIndex(ctx, s.vm))}:${SIGNAL_PORT}`);
@@ -93,6 +94,14 @@ export async function waitHa(ctx: RunContext, s: WaitHaStep): Promise<void> {
     const st = await waitStatus(ctx, s.vm, 'save ended', timeoutMs, (x) => !!x.save?.endAt, { cutIsDeadline: true });
     ctx.history.add('info', s.vm, 'save-ended', { outcome: st.save.outcome, generation: st.save.generation, error: st.save.error });
     primaryMetrics(ctx, st);
+    return;
+  }
+  if (s.until === 'precopy-synced') {
+    // Two passes that began after this step did: everything written before it was read by one.
+    const p0 = (await readStatus(ctx, s.vm))?.precopy?.passes;
+    if (p0 === undefined) throw new Error(`wait-ha precopy-synced: the agent in "${s.vm}" runs no pre-copy (ha-agent precopyMs)`);
+    const st = await waitStatus(ctx, s.vm, 'pre-copy synced', timeoutMs, (x) => (x.precopy?.passes ?? 0) >= p0 + 2);
+    ctx.history.add('info', s.vm, 'precopy-synced', { passes: st.precopy.passes, chunksHeld: st.precopy.chunksHeld, bytesUploaded: st.precopy.bytesUploaded });
     return;
   }
   const startHeld = ctx.history.events.filter((e) => e.f === 'ha-agent-ready' && e.process === s.vm).at(-1)?.value as { heldGeneration?: string } | undefined;
@@ -164,18 +173,27 @@ export async function holdupSweep(ctx: RunContext, s: HoldupSweepStep): Promise<
   const regionMiB = pSpec.nvdimms[0].sizeMiB;
   const fillMiB = Math.max(1, Math.round(regionMiB * (s.fill ?? 0.5)));
   const resolution = s.resolution ?? 1000;
-  const labels = { pmem_size: `${regionMiB}MiB`, fill: String(s.fill ?? 0.5) };
+  const dirty = s.precopyMs ? s.dirty ?? 0.1 : undefined;
+  const labels = { pmem_size: `${regionMiB}MiB`, fill: String(s.fill ?? 0.5), ...(dirty !== undefined ? { precopy: 'on', dirty: String(dirty) } : {}) };
   const probes: { holdupMs: number; evidence: HaEvidence }[] = [];
   let { lo, hi } = s;
   const probe = async (h: number, k: number): Promise<boolean> => {
     const vm = ctx.lab.vm(s.primary);
     if (!(await vm.isRunning())) {
       await bootVm(ctx, s.primary);
-      await haAgent(ctx, { do: 'ha-agent', vm: s.primary, role: 'primary', peer: s.standby });
+      await haAgent(ctx, { do: 'ha-agent', vm: s.primary, role: 'primary', peer: s.standby, ...(s.precopyMs ? { precopyMs: s.precopyMs } : {}) });
     }
     const bytes = patternBytes(ctx.seed, `sweep-${k}`, fillMiB * 2 ** 20);
     await writeFile(join(ctx.lab.shareDir, `sweep-${k}.bin`), bytes);
     await vm.agent.sh(`dd if=${GUEST_MOUNTS.fthrun}/sweep-${k}.bin of=/dev/nvdimm0 bs=1M oflag=direct conv=notrunc,fsync 2>/dev/null`);
+    if (dirty !== undefined) {
+      // Pre-copy: the fill is copied while AC is present; then a fresh `dirty` share of the region
+      // changes, and only that is left for the hold-up.
+      await waitHa(ctx, { do: 'wait-ha', vm: s.primary, until: 'precopy-synced', timeout: 300 });
+      const dirtyMiB = Math.max(1, Math.round(regionMiB * dirty));
+      await writeFile(join(ctx.lab.shareDir, `sweep-${k}-dirty.bin`), patternBytes(ctx.seed, `sweep-${k}-dirty`, dirtyMiB * 2 ** 20));
+      await vm.agent.sh(`dd if=${GUEST_MOUNTS.fthrun}/sweep-${k}-dirty.bin of=/dev/nvdimm0 bs=1M oflag=direct conv=notrunc,fsync 2>/dev/null`);
+    }
     const before = await readFile(ctx.specs.get(s.standby)!.nvdimms[0].backingFile);
     await ctx.nemesis.inject(acLossFault, { vm: s.primary, holdupMs: h, cut: true, why: `sweep probe ${k}: AC loss, hold-up ${h} ms` }, { key: acKey(s.primary) });
     await ctx.nemesis.settle(); // the cut when the hold-up ends
@@ -195,6 +213,6 @@ export async function holdupSweep(ctx: RunContext, s: HoldupSweepStep): Promise<
     }
     addMetric(ctx, metricName('holdup_min_ms', labels), 'ms', hi, `shortest hold-up (±${resolution} ms) that gave a committed, restored generation`);
   }
-  addCheck(ctx, await ctx.evidence.judge('pmem-ha/holdup-sweep', { regionMiB, fill: s.fill ?? 0.5, hi: s.hi, resolution, probes }));
+  addCheck(ctx, await ctx.evidence.judge('pmem-ha/holdup-sweep', { regionMiB, fill: s.fill ?? 0.5, ...(dirty !== undefined ? { dirty } : {}), hi: s.hi, resolution, probes }));
 }
 

@@ -10,7 +10,7 @@ import type { GenerationTruth } from './checker.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-interface ManifestView { regionSize: number; chunkSize: number; chunks: { index: number; sha256: string; zero: boolean }[] }
+interface ManifestView { regionSize: number; chunkSize: number; chunks: { index: number; sha256: string; zero: boolean; cas?: boolean }[] }
 
 /** One generation as the harness sees it: manifest + every chunk, hashed here; its content
  *  digested when intact (`content` too, for faults that need the bytes). */
@@ -26,6 +26,8 @@ export async function readGeneration(conn: S3Connection, bucket: string, prefix:
     }
     const content = Buffer.alloc(m.regionSize);
     const stored = new Set((await listObjects(s3, bucket, { prefix: `${prefix}/gen/${generation}/chunk/` })).map((o) => o.key));
+    // Chunks a pre-copy stored by content, at cas/<sha256>, before the AC loss.
+    if (m.chunks.some((c) => c.cas)) for (const o of await listObjects(s3, bucket, { prefix: `${prefix}/cas/` })) stored.add(o.key);
     // GETs in a small pool: a generation is tens of chunks, each a round trip.
     const wanted = m.chunks.filter((c) => !c.zero);
     for (const c of m.chunks.filter((x) => x.zero)) {
@@ -39,7 +41,7 @@ export async function readGeneration(conn: S3Connection, bucket: string, prefix:
         const c = wanted[next++];
         const off = c.index * m.chunkSize;
         const len = Math.min(m.chunkSize, m.regionSize - off);
-        const key = `${prefix}/gen/${generation}/chunk/${c.index}`;
+        const key = c.cas ? `${prefix}/cas/${c.sha256}` : `${prefix}/gen/${generation}/chunk/${c.index}`;
         if (!stored.has(key)) { problem ??= `chunk ${c.index} missing from the store`; return; }
         const body = await getObject(s3, bucket, key);
         if (body.length !== len || sha(body) !== c.sha256) { problem ??= `chunk ${c.index} does not match its manifest hash`; return; }

@@ -16,6 +16,8 @@ interface Agent {
   at: number;
   /** the first ac-loss sent to it (a primary saves only after one) */
   acLossAt?: number;
+  /** a primary with continuous pre-copy (precopyMs) */
+  precopy?: boolean;
 }
 /** Per VM (cleared at boot and cut): the agent running there, an AC cycle not restored yet. */
 const agentOf = (w: WalkApi, vm: string) => w.sutVm(vm) as { agent?: Agent; acOpen?: number };
@@ -52,6 +54,7 @@ export const walkHaAgent = (w: WalkApi, st: HaAgentStep): void => {
     else if (nvs.length && c > sizeBytes(nvs[0].size)) w.bad('chunk', `${showSize(c)} is larger than NVDIMM 0 of "${st.vm}" (${showSize(sizeBytes(nvs[0].size))}), the region it is a piece of`);
   }
   if (st.quiesce !== undefined && st.role !== 'primary') w.bad('quiesce', 'only a primary stops writers at the notice: remove "quiesce"');
+  if (st.precopyMs !== undefined && st.role !== 'primary') w.bad('precopyMs', 'only a primary pre-copies its region: remove "precopyMs"');
   if (st.signalAt !== undefined && st.role !== 'primary') w.bad('signalAt', 'only a primary signals: a standby follows whatever the primary sends (a start signal makes it prefetch): remove "signalAt"');
   else if (st.signalAt === 'start' && st.peer === undefined) w.bad('signalAt', 'signalAt: start signals the standby over the link: name it as "peer"');
   if (st.pauseAt !== undefined) {
@@ -60,7 +63,7 @@ export const walkHaAgent = (w: WalkApi, st: HaAgentStep): void => {
   }
   const v = agentOf(w, st.vm);
   if (w.needOn(st.vm) && v.agent) w.bad('vm', `an HA agent (${v.agent.role}, ${w.ref(v.agent.at)}) already runs in VM "${st.vm}": one agent per VM; power-cut and boot the VM before starting another`);
-  v.agent = { role: st.role, pauseAt: st.pauseAt, at: w.i };
+  v.agent = { role: st.role, pauseAt: st.pauseAt, at: w.i, ...(st.precopyMs ? { precopy: true } : {}) };
   ever(w, st.vm)[st.role] = w.i;
 };
 
@@ -107,13 +110,16 @@ export const walkPowerCutAt = (w: WalkApi, st: PowerCutAtStep): void => {
 
 export const walkWaitHa = (w: WalkApi, st: WaitHaStep): void => {
   const v = agentOf(w, st.vm);
-  const want = st.until === 'save-ended' ? 'primary' : 'standby';
+  const want = st.until === 'save-ended' || st.until === 'precopy-synced' ? 'primary' : 'standby';
   if (st.settle !== undefined && st.until !== 'settled') w.bad('settle', `only applies to until: settled (this step waits for ${st.until}): remove it`);
   // A primary's save ends within its hold-up, before the cut; its status is read on the host.
   if (!(st.until === 'save-ended' && w.vm(st.vm).pending) && !w.needOn(st.vm)) return;
   if (!v.agent) w.bad('until', `"${st.until}" is a state of a ${want} HA agent, and none runs in VM "${st.vm}": start one first ({ do: ha-agent, vm: ${st.vm}, role: ${want} })`);
   else if (v.agent.role !== want) {
     w.bad('until', `"${st.until}" is a state of a ${want}, but the agent in "${st.vm}" (${w.ref(v.agent.at)}) is a ${v.agent.role}: wait for ${want === 'primary' ? 'holds-new or settled' : 'save-ended'} here, or for "${st.until}" on the ${want}`);
+  } else if (st.until === 'precopy-synced') {
+    if (!v.agent.precopy) w.bad('until', `the primary in "${st.vm}" (${w.ref(v.agent.at)}) runs no pre-copy: give its ha-agent step precopyMs`);
+    else if (v.agent.acLossAt !== undefined) w.bad('until', `AC is already lost on "${st.vm}" (${w.ref(v.agent.acLossAt)}): the pre-copy runs only while AC is present`);
   } else if (want === 'primary' && v.agent.acLossAt === undefined) {
     w.bad('until', `no save can end: no ac-loss on "${st.vm}" after its agent started at ${w.ref(v.agent.at)}; add an ac-loss before this step`);
   }
