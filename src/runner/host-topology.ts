@@ -12,12 +12,20 @@ export function hostNodesOf(): NumaNode[] {
   return cached.length ? cached : [{ id: 0, cpus: 0, cpuList: '0-1023', memoryBytes: 0, distances: [10] }];
 }
 
+const localLibvirt = () => LIBVIRT_URI.startsWith('qemu:///');
+
+/** The CPUs of host node `node` for vcpupin, as sysfs prints them; undefined when the libvirt is
+ *  remote (this machine's sysfs says nothing about it: then memory is bound, vCPUs are not). */
+export function hostCpusOf(node: number): string | undefined {
+  return localLibvirt() ? hostNodesOf().find((n) => n.id === node)?.cpuList : undefined;
+}
+
 /** "file: vms[i].numa[j].hostNode: …" for every binding this host cannot honour. */
 export function hostNodeProblems(s: Scenario): string[] {
   const bound = s.vms.some((v) => v.numa?.some((c) => c.hostNode !== undefined));
   if (!bound) return [];
   // A remote libvirt's nodes are not this machine's sysfs: libvirt itself refuses a missing node.
-  if (!LIBVIRT_URI.startsWith('qemu:///')) return [];
+  if (!localLibvirt()) return [];
   const nodes = hostNodesOf();
   const ids = nodes.map((n) => n.id);
   return s.vms.flatMap((v, i) => (v.numa ?? []).flatMap((c, j) => (c.hostNode !== undefined && !ids.includes(c.hostNode)

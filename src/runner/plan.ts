@@ -8,7 +8,7 @@ import type { Accel, CpuMode, NicSpec, VmSpec } from '../vm/spec.js';
 import { projectRoot } from '../util/paths.js';
 import { FAST_BOOT_ARGS } from '../image/kernel-args.js';
 import { suts } from '../sut/registry.js';
-import { hostNodeProblems, hostNodesOf } from './host-topology.js';
+import { hostCpusOf, hostNodeProblems } from './host-topology.js';
 
 export const GUEST_MOUNTS: Record<string, string> = { fthimage: '/opt/fth', fthcode: '/opt/ftharness', fthrun: '/opt/fthrun', fthctl: '/run/fthctl' };
 /** Host side of a VM's writable control share (guest: /run/fthctl). */
@@ -72,7 +72,7 @@ export async function planVms(s: Scenario, lab: Lab, image: GuestImage | undefin
       numa: vm.numa ? {
         cells: vm.numa.map((c, id) => ({
           id, cpus: c.cpus, memoryMiB: c.memoryMiB, distances: c.distances ? Object.fromEntries(c.distances.map((d, j) => [j, d])) : undefined,
-          ...(c.hostNode !== undefined ? { host: { node: c.hostNode, cpus: hostNodesOf().find((n) => n.id === c.hostNode)!.cpuList } } : {}),
+          ...(c.hostNode !== undefined ? { host: { node: c.hostNode, cpus: hostCpusOf(c.hostNode) } } : {}),
         })),
         hmat: vm.hmat?.map((h) => ({ initiator: h.initiator, target: h.target, type: h.type, latencyNs: h.latency, bandwidthMiBs: h.bandwidth })),
       } : undefined,

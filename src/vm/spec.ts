@@ -33,8 +33,8 @@ export interface NumaCell {
   /** SLIT distances to every cell id (including itself, normally 10) */
   distances?: Record<number, number>;
   /** Bound to a host NUMA node: the cell's memory strictly there (numatune memnode), its vCPUs
-   *  pinned to that node's CPUs (cpulist as sysfs prints it, e.g. "0-15,32-47"). */
-  host?: { node: number; cpus: string };
+   *  pinned to that node's CPUs when known (cpulist as sysfs prints it, e.g. "0-15,32-47"). */
+  host?: { node: number; cpus?: string };
 }
 
 /** One HMAT entry (ACPI Heterogeneous Memory Attribute Table), initiator cell → target cell. */

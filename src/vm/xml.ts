@@ -46,7 +46,9 @@ function hostBinding(s: VmSpec): Node {
   const bound = s.numa?.cells.filter((c) => c.host) ?? [];
   if (!bound.length) return {};
   return {
-    cputune: { vcpupin: bound.flatMap((c) => c.cpus.map((v) => ({ '@vcpu': v, '@cpuset': c.host!.cpus }))).sort((a, b) => a['@vcpu'] - b['@vcpu']) },
+    ...(bound.some((c) => c.host!.cpus)
+      ? { cputune: { vcpupin: bound.filter((c) => c.host!.cpus).flatMap((c) => c.cpus.map((v) => ({ '@vcpu': v, '@cpuset': c.host!.cpus! }))).sort((a, b) => a['@vcpu'] - b['@vcpu']) } }
+      : {}),
     numatune: { memnode: bound.map((c) => ({ '@cellid': c.id, '@mode': 'strict', '@nodeset': c.host!.node })) },
   };
 }

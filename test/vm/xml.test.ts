@@ -39,6 +39,13 @@ describe('domain XML rendering', () => {
     const plain = parse(renderDomainXml(base())).domain;
     assert.equal(plain.cputune, undefined);
     assert.equal(plain.numatune, undefined);
+    // a remote libvirt's host CPUs are unknown here: memory bound, vCPUs not pinned
+    const remote = base();
+    remote.numa!.cells[0].host = { node: 1 };
+    remote.numa!.cells[1].host = { node: 0 };
+    const r = parse(renderDomainXml(remote)).domain;
+    assert.equal(r.cputune, undefined);
+    assert.equal(arr(r.numatune.memnode).length, 2);
   });
   it('renders HMAT latency and bandwidth as interconnects', () => {
     const d = parse(renderDomainXml(base())).domain;
