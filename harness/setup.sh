@@ -26,11 +26,13 @@ fi
 # openssh-server: the tests' remote lab host (sshd in a network namespace they create); its
 # service is never started by the install (policy-rc.d below). openipmi (ipmi_sim), ipmitool: the
 # tests' BMC and its client (power cuts through IPMI over LAN, on loopback). tini: libvirtd's
-# parent and child subreaper (section 2).
+# parent and child subreaper (section 2). e2fsprogs, pmdk-tools: ext4 and PMDK pools on PMEM
+# (mkfs and pmempool go into the guest image; e2fsck, debugfs and pmempool check the standby's
+# backing file on the host).
 PKGS=(qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
       libvirt-dev qemu-guest-agent busybox-static kmod cpio linux-perf numactl ndctl curl
       iproute2 ceph-mon ceph-osd radosgw ceph-common chromium python3 make g++ crun
-      openssh-server openssh-sftp-server openipmi ipmitool tini)
+      openssh-server openssh-sftp-server openipmi ipmitool tini e2fsprogs pmdk-tools)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

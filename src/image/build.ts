@@ -1,6 +1,7 @@
 // The guest image recipe: a kernel from Debian's linux-image .deb, an initramfs with busybox,
 // the kernel modules ftharness guests need, qemu-guest-agent and the shared libraries of
-// everything, plus a "tools" tree (the Node runtime) that guests mount read-only over 9p.
+// everything, plus a "tools" tree that guests mount read-only over 9p: the Node runtime, filesystem
+// and PMDK tools with their libraries, and kernel modules loaded on demand (ext4).
 // Every file comes from a Debian package (the kernel .deb is unpacked, the rest are the host's
 // installed packages, whose versions go into the cache key). Cached under a hash of the inputs.
 import { createHash } from 'node:crypto';
@@ -32,8 +33,18 @@ export const GUEST_MODULES = [
   '9pnet_virtio', '9p',
   'nfit', 'nd_pmem',
 ];
+/** Modules a scenario loads when it needs them (`fth-modload ext4` in the guest), from the 9p
+ *  tools tree: they cost a boot nothing. crc32c is requested by name at mount time (ext4 and jbd2
+ *  checksums), which needs a modprobe the guest does not have, so it is loaded explicitly. */
+export const ON_DEMAND_MODULES: Record<string, string[]> = { ext4: ['crc32c_generic', 'ext4'] };
+/** Filesystem and PMDK tools for real data structures on PMEM (issue 16), run from the tools tree
+ *  through wrappers (their libraries stay out of the initramfs). e2fsck/debugfs are for the guest's
+ *  own use; the harness's ground truth runs them on the host. */
+const GUEST_TOOLS: Record<string, string> = {
+  'mkfs.ext4': '/sbin/mke2fs', e2fsck: '/sbin/e2fsck', debugfs: '/sbin/debugfs', pmempool: '/usr/bin/pmempool',
+};
 /** Host packages whose files end up in the image: their versions are part of the cache key. */
-const HOST_PACKAGES = ['busybox-static', 'qemu-guest-agent', 'nodejs', 'libc6', 'libglib2.0-0', 'libstdc++6', 'crun'];
+const HOST_PACKAGES = ['busybox-static', 'qemu-guest-agent', 'nodejs', 'libc6', 'libglib2.0-0', 'libstdc++6', 'crun', 'e2fsprogs', 'pmdk-tools'];
 
 export const imageCacheRoot = () => process.env.FTH_IMAGE_CACHE ?? join(projectRoot(), 'vm-images', 'cache');
 
@@ -77,7 +88,10 @@ async function recipeHash(kdeb: string, versions: Record<string, string>): Promi
   h.update(kdeb.split('/').pop()!);
   h.update(JSON.stringify(versions));
   h.update(JSON.stringify(GUEST_MODULES));
+  h.update(JSON.stringify(ON_DEMAND_MODULES));
+  h.update(JSON.stringify(GUEST_TOOLS));
   h.update(await readFile(join(projectRoot(), 'vm-images', 'init.sh')));
+  h.update(await readFile(join(projectRoot(), 'vm-images', 'fth-fsdax.sh')));
   return h.digest('hex').slice(0, 16);
 }
 
@@ -146,6 +160,38 @@ export function stripModuleSignature(ko: Buffer): Buffer {
   const info = ko.length - SIG_MAGIC.length - 12; // struct module_signature, sig_len is its last u32 (BE)
   const sigLen = ko.readUInt32BE(info + 8);
   return ko.subarray(0, info - sigLen);
+}
+
+/** `fth-modload SET`: insmod an on-demand module set in order; already loaded modules are skipped. */
+const MODLOAD_SCRIPT = `#!/bin/sh
+set -e
+order=/opt/fth/modules/$1.order
+[ -f "$order" ] || { echo "fth-modload: no module set '$1' in the image" >&2; exit 2; }
+while read -r m; do
+  [ -n "$m" ] || continue
+  name=$(basename "$m" .ko | tr - _)
+  grep -q "^$name " /proc/modules && continue
+  insmod "/opt/fth/modules/$m"
+done < "$order"
+`;
+
+/** Binaries into <tools>/libexec with their libraries in <tools>/lib, each called through a wrapper
+ *  <tools>/bin/NAME that runs the loader with that library path (no rpath, no ld.so.cache). */
+async function addTools(tools: string) {
+  await mkdir(join(tools, 'libexec'), { recursive: true });
+  await mkdir(join(tools, 'lib'), { recursive: true });
+  for (const [name, bin] of Object.entries(GUEST_TOOLS)) {
+    await copyFile(bin, join(tools, 'libexec', name));
+    await chmod(join(tools, 'libexec', name), 0o755);
+    const wrapper = `#!/bin/sh\nMKE2FS_CONFIG=/opt/fth/etc/mke2fs.conf exec /lib64/ld-linux-x86-64.so.2 --library-path /opt/fth/lib /opt/fth/libexec/${name} "$@"\n`;
+    await writeFile(join(tools, 'bin', name), wrapper);
+    await chmod(join(tools, 'bin', name), 0o755);
+  }
+  for (const lib of await libClosure(Object.values(GUEST_TOOLS))) {
+    if (/\/(libc|libm|libpthread|libdl|ld-linux[^/]*)\.so/.test(lib)) continue; // the initramfs's own, loaded by its loader
+    await copyFile(lib, join(tools, 'lib', lib.split('/').pop()!));
+  }
+  await copyInto(tools, '/etc/mke2fs.conf', 'etc/mke2fs.conf');
 }
 
 async function copyInto(root: string, src: string, dest = src) {
@@ -219,6 +265,21 @@ export async function buildImage(opts: { force?: boolean; log?: Log } = {}): Pro
   await mkdir(join(tools, 'bin'), { recursive: true });
   await copyFile('/usr/bin/node', join(tools, 'bin/node'));
   await chmod(join(tools, 'bin/node'), 0o755);
+  await addTools(tools);
+  for (const [set, wanted] of Object.entries(ON_DEMAND_MODULES)) {
+    const atBoot = new Set(order);
+    const extra = moduleLoadOrder(await readFile(join(modRoot, 'modules.dep'), 'utf8'), wanted, builtin).filter((m) => !atBoot.has(m));
+    for (const m of extra) {
+      const to = join(tools, 'modules', m);
+      await mkdir(dirname(to), { recursive: true });
+      await writeFile(to, stripModuleSignature(await readFile(join(modRoot, m))));
+    }
+    await writeFile(join(tools, 'modules', `${set}.order`), extra.join('\n') + '\n');
+  }
+  await writeFile(join(tools, 'bin', 'fth-modload'), MODLOAD_SCRIPT);
+  await chmod(join(tools, 'bin', 'fth-modload'), 0o755);
+  await copyFile(join(projectRoot(), 'vm-images', 'fth-fsdax.sh'), join(tools, 'bin', 'fth-fsdax'));
+  await chmod(join(tools, 'bin', 'fth-fsdax'), 0o755);
 
   // Uncompressed newc cpio: unpacking costs nothing under TCG, decompression would.
   const cpio = await execa('sh', ['-c', 'find . -print0 | sort -z | cpio --null -o -H newc --quiet > ../initrd.img'], { cwd: rootfs });

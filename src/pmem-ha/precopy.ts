@@ -12,7 +12,7 @@
 // different bytes (2^-128) is the residual risk the notice-time saving is paid with.
 
 import { createHash } from 'node:crypto';
-import { openRegion, isAllZero } from './chunks.js';
+import { dropDeviceCache, openRegion, isAllZero } from './chunks.js';
 import { casKey, casRoot } from './layout.js';
 import { sha256Hex } from './manifest.js';
 import { sleep, type ObjectStore } from './store.js';
@@ -103,6 +103,7 @@ export class Precopy {
   }
 
   private async pass(signal: AbortSignal): Promise<void> {
+    await dropDeviceCache(this.o.regionPath); // fresh bytes under a DAX filesystem (chunks.ts)
     const region = await openRegion(this.o.regionPath, { chunkSize: this.o.chunkSize, size: this.o.regionSize });
     const buf = Buffer.allocUnsafe(this.o.chunkSize);
     const budget = (this.o.rateMiBs ?? 32) * 2 ** 20;

@@ -7,7 +7,7 @@
 // most orphan chunk objects, which no reader treats as a generation.
 
 import { hostname } from 'node:os';
-import { openRegion, isAllZero, runPool, DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY } from './chunks.js';
+import { dropDeviceCache, openRegion, isAllZero, runPool, DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY } from './chunks.js';
 import { chunkKey, genDir, latestKey, manifestKey, nextGeneration } from './layout.js';
 import { sealManifest, serializeManifest, parseManifest, sha256Hex, zeroChunkSha, type ChunkEntry, type Manifest } from './manifest.js';
 import { DeadlineError, S3OpError, withRetry, type ObjectStore } from './store.js';
@@ -120,6 +120,8 @@ export async function saveRegion(opts: SaveOptions): Promise<SaveResult> {
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
   const generation = opts.generation ?? nextGeneration(opts.newestKnown);
   const emit = (ev: SaveEvent): void => opts.onEvent?.(ev);
+  // After the quiesce: what the device cache holds may predate DAX writes to the region.
+  await dropDeviceCache(opts.regionPath);
   const region = await openRegion(opts.regionPath, { chunkSize, size: opts.regionSize });
   const progress: SaveProgress = {
     generation,

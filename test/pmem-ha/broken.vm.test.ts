@@ -56,4 +56,13 @@ describe('@vm the HA checkers say false on broken systems', function () {
     assert.equal(row, 3);
     assert.match(message, /is intact and the newest in the store, but the standby holds its previous content: it ignored or lost it/);
   });
+
+  it('ext4-DAX saved without freezing it: e2fsck finds errors and durable files are missing or changed on the standby', async () => {
+    const { res } = await mustFail('test/fixtures/pmem-ha-ext4-dax-no-quiesce.yaml');
+    const fs = res.checks.find((c) => c.name.includes('filesystem on its PMEM'))!;
+    assert.equal(fs.valid, false, fs.message);
+    const ev = fs.evidence as any;
+    assert.ok(ev.e2fsckExit !== 0 || ev.missing > 0 || ev.wrongContent > 0, fs.message);
+    assert.match(fs.message, /e2fsck -fn|durable files (missing|with other content)/);
+  });
 });

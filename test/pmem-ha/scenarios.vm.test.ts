@@ -126,4 +126,21 @@ describe('@vm PMEM HA scenarios on real guests', function () {
     assert.match(transcript, /"env":\["FTH_S3_CREDENTIALS_FILE=\/run\/fthctl\/credentials.json"\]/);
     assert.doesNotMatch(transcript, /SECRET_ACCESS_KEY|ACCESS_KEY_ID/);
   });
+
+  it('ext4-DAX with a PMDK pool: the frozen filesystem is restored clean, every durable file there, the pool passes pmempool check', async () => {
+    const r = await run('pmem-ha-ext4-dax');
+    assert.equal(haCheck(r).valid, true, haCheck(r).message);
+    const fs = r.checks.find((c) => c.name.includes('filesystem on its PMEM'))!;
+    assert.equal(fs.valid, true, fs.message);
+    const ev = fs.evidence as any;
+    assert.equal(ev.layout, 'fsdax'); // DAX needs the fsdax namespace: the fs starts past its info block
+    assert.equal(ev.fsOffset, 2 * 2 ** 20);
+    assert.equal(ev.e2fsckExit, 0);
+    assert.ok(ev.durableRecords >= 50, `writer made ${ev.durableRecords} operations durable`);
+    assert.equal(ev.missing, 0);
+    assert.deepEqual(ev.pools, [{ path: '/pool.obj', exitCode: 0 }]);
+    // the quiesce really was the filesystem freeze
+    const started = JSON.stringify(r.history.filter((e) => e.f === 'ha-agent-start'));
+    assert.match(started, /fsfreeze --freeze \/mnt\/pmem/);
+  });
 });

@@ -7,6 +7,7 @@ import { HA_METRICS } from './metrics.js';
 import { HA_STEP_SCHEMAS } from './schema.js';
 import { newSlice, PMEM_HA, type HaSlice } from './slice.js';
 import { judgeSweep } from './sweep.js';
+import { judgeFs } from './fs-checker.js';
 import { HA_SCHEDULE } from './schedule.js';
 import { walkAcLoss, walkAcRestore, walkCheckHa, walkCorruptChunk, walkHaAgent, walkHoldupSweep, walkPowerCutAt, walkWaitHa } from './walk.js';
 
@@ -24,6 +25,8 @@ const steps: Steps = {
   'wait-ha': { schema: HA_STEP_SCHEMAS['wait-ha'], walk: walkWaitHa, run: lazy('waitHa') },
   'corrupt-chunk': { schema: HA_STEP_SCHEMAS['corrupt-chunk'], vmFields: [], store: true, walk: walkCorruptChunk, run: lazy('corruptChunk'), describe: (s) => `corrupt-chunk ${s.mode}` },
   'holdup-sweep': { schema: HA_STEP_SCHEMAS['holdup-sweep'], vmFields: ['primary', 'standby'], store: true, walk: walkHoldupSweep, run: lazy('holdupSweep'), describe: (s) => `holdup-sweep ${s.primary}` },
+  'check-ha-fs': { schema: HA_STEP_SCHEMAS['check-ha-fs'], vmFields: ['standby', 'writer'], run: lazy('checkHaFs'),
+    walk: (w, s) => { if ((s.log === undefined) !== (s.writer === undefined)) w.bad(s.log === undefined ? 'writer' : 'log', 'a durability log is read from the writer VM\'s control share: set both "writer" and "log", or neither'); }, describe: (s) => `check-ha-fs ${s.standby}` },
   'check-ha': { schema: HA_STEP_SCHEMAS['check-ha'], vmFields: ['primary', 'standby'], store: true, walk: walkCheckHa, run: lazy('checkHa'), describe: (s) => `check-ha ${s.standby}` },
 };
 
@@ -36,6 +39,7 @@ export const pmemHa: SutPlugin<HaSlice> = {
     // The checker's own extras (row, data at risk) stay in its evidence.
     ha: (e: HaEvidence) => { const { row: _r, dataAtRiskBytes: _d, ...c } = judgeHa(e); return c; },
     'holdup-sweep': judgeSweep,
+    fs: judgeFs,
   },
   metrics: HA_METRICS,
   guest: { agent: 'src/pmem-ha/agent.ts', 'plain-upload': 'src/pmem-ha/plain-upload.ts' },

@@ -9,6 +9,8 @@ export const HA_STEP_SCHEMAS = {
     chunk: Type.Optional(Size), concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
     pauseAt: Type.Optional(Type.String({ pattern: '^[a-z-]+(:[0-9]+)?$', description: 'block the agent at this protocol phase (see src/pmem-ha/README.md), e.g. after-chunks:3' })),
     quiesce: Type.Optional(Type.String({ pattern: '^/[A-Za-z0-9._/-]+$', description: 'primary: guest pid file of the region\'s writers; the agent SIGSTOPs them at the AC-loss notice (and SIGCONTs them if AC comes back), so the save holds the final state' })),
+    quiesceCmd: Type.Optional(Type.String({ minLength: 1, description: 'primary: guest shell command that quiesces the region\'s writers at the AC-loss notice (exit 0 = quiesced), e.g. "fsfreeze --freeze /mnt/pmem" for a filesystem on the region; not with quiesce' })),
+    resumeCmd: Type.Optional(Type.String({ minLength: 1, description: 'primary: guest shell command that resumes them if AC comes back (needs quiesceCmd)' })),
     signalAt: Type.Optional(Type.Union([Type.Literal('commit'), Type.Literal('start')], { description: 'primary: commit (default) = signal the standby after the manifest (sequential restore); start = also when the save begins, so that the standby fetches and verifies chunks while they land and applies them at the commit (pipelined restore)' })),
     precopyMs: Type.Optional(Type.Integer({ minimum: 100, maximum: MAX_WAIT_MS, description: 'primary: continuous pre-copy while AC is present, a pass over the region every this many ms; the save at an AC loss then uploads only the chunks changed since' })),
     pollMs: Type.Optional(Type.Integer({ minimum: MIN_POLL_MS, maximum: MAX_POLL_MS, description: 'ms between the standby\'s store polls (default 1000)' })),
@@ -42,6 +44,13 @@ export const HA_STEP_SCHEMAS = {
     precopyMs: Type.Optional(Type.Integer({ minimum: 100, maximum: MAX_WAIT_MS, description: 'the primary runs continuous pre-copy (as ha-agent precopyMs): each probe waits until the fill is copied, then dirties `dirty` of the region, then cuts AC' })),
     dirty: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'with precopyMs: fraction of the region rewritten after the pre-copy synced, before the AC loss (default 0.1)' })),
   }, 'binary search for the shortest hold-up that still gives a committed, restored generation; each probe is a real AC loss + power cut'),
+  'check-ha-fs': step('check-ha-fs', {
+    standby: VmName,
+    writer: Type.Optional(VmName),
+    log: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]+$', description: "file name of the fs-writer's durability log in the writer VM's control share (/run/fthctl in the guest); needs writer" })),
+    dir: Type.Optional(Type.String({ pattern: '^/[A-Za-z0-9._/-]*$', description: "the writer's directory inside the filesystem (default /data)" })),
+    pools: Type.Optional(Type.Array(Type.String({ pattern: '^/[A-Za-z0-9._/-]+$' }), { description: 'PMDK pools (paths inside the filesystem) that must pass pmempool check' })),
+  }, "ground truth for a filesystem on the PMEM: the standby's backing file read on the host (fsdax info block, ext4), e2fsck -fn clean, every file the writer reported durable there with its content, pmempool check on each pool"),
   'check-ha': step('check-ha', {
     primary: VmName, standby: VmName,
     expect: Type.Union([Type.Literal('restored'), Type.Literal('previous'), Type.Literal('any')], { description: 'restored: standby holds the primary PMEM byte for byte; previous: standby kept its previous content (or an older intact generation) because the save could not be trusted; any: either, whichever the faults allowed (generated schedules), but never bytes nobody committed' }),
@@ -58,3 +67,4 @@ export type WaitHaStep = S<'wait-ha'>;
 export type CorruptChunkStep = S<'corrupt-chunk'>;
 export type HoldupSweepStep = S<'holdup-sweep'>;
 export type CheckHaStep = S<'check-ha'>;
+export type CheckHaFsStep = S<'check-ha-fs'>;

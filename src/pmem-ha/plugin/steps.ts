@@ -18,12 +18,13 @@ import { sizeBytes } from '../../shared/size.js';
 import type { HaEvidence } from './checker.js';
 import { acKey, acLossFault, corruptChunkFault } from './faults.js';
 import { addHaMetric, primaryMetrics, recordMissingHaMetrics } from './metrics.js';
-import type { AcLossStep, AcRestoreStep, CheckHaStep, CorruptChunkStep, HaAgentStep, HoldupSweepStep, PowerCutAtStep, WaitHaStep } from './schema.js';
+import type { AcLossStep, AcRestoreStep, CheckHaFsStep, CheckHaStep, CorruptChunkStep, HaAgentStep, HoldupSweepStep, PowerCutAtStep, WaitHaStep } from './schema.js';
 import { haSlice, PMEM_HA } from './slice.js';
 import { guestCommand } from '../../sut/guest.js';
 import { readStatus, waitStatus } from './status.js';
 import { judgeProbe } from './sweep.js';
 import { readGenerations, uncommittedSaves } from './truth.js';
+import { deviceBytes, fsTruth } from './fs-truth.js';
 
 // The bundled agent (src/sut/guest.ts): one file over 9p, nothing of the harness in it.
 const agentCommand = () => guestCommand(PMEM_HA, 'agent');
@@ -46,6 +47,8 @@ export async function haAgent(ctx: RunContext, s: HaAgentStep): Promise<void> {
   if (s.concurrency) args.push('--concurrency', String(s.concurrency));
   if (s.pauseAt) args.push('--pause-at', s.pauseAt);
   if (s.quiesce) args.push('--quiesce-pidfile', s.quiesce);
+  if (s.quiesceCmd) args.push('--quiesce-cmd', s.quiesceCmd);
+  if (s.resumeCmd) args.push('--resume-cmd', s.resumeCmd);
   if (s.role === 'primary' && s.peer && hasLink(ctx, s.peer)) args.push('--standby-addr', `${linkAddress(vmIndex(ctx, s.peer))}:${SIGNAL_PORT}`);
   if (s.signalAt) args.push('--signal-at', s.signalAt);
   if (s.precopyMs) args.push('--precopy-ms', String(s.precopyMs));
@@ -145,9 +148,10 @@ export async function haEvidence(ctx: RunContext, o: { primary: string; standby:
   const before = o.previous ?? slice.before.get(o.standby);
   if (!before) throw new Error(`check-ha: no "previous" content of ${o.standby} (start its ha-agent first or name a snapshot-pmem)`);
   return {
-    primaryAtCut: digest(ctx.cuts.get(`${o.primary}:0`) ?? await readFile(pSpec.nvdimms[0].backingFile)),
-    standbyNow: digest(await readFile(sSpec.nvdimms[0].backingFile)),
-    standbyBefore: digest(before),
+    // Device frames: a region made fsdax by its guest starts past the info block (fs-truth.ts).
+    primaryAtCut: digest(deviceBytes(ctx.cuts.get(`${o.primary}:0`) ?? await readFile(pSpec.nvdimms[0].backingFile))),
+    standbyNow: digest(deviceBytes(await readFile(sSpec.nvdimms[0].backingFile))),
+    standbyBefore: digest(deviceBytes(before)),
     generations: await readGenerations(store, prefix, o.generations ?? 5, slice.seenIntact),
     expect: o.expect,
     standbyStatus: await readStatus(ctx, o.standby),
@@ -164,6 +168,14 @@ export async function checkHa(ctx: RunContext, s: CheckHaStep): Promise<void> {
   const atRisk = (check.evidence as { dataAtRiskBytes?: number } | undefined)?.dataAtRiskBytes;
   addHaMetric(ctx, 'rpo_bytes', atRisk);
   recordMissingHaMetrics(ctx, atRisk === 0, check.message);
+}
+
+export async function checkHaFs(ctx: RunContext, s: CheckHaFsStep): Promise<void> {
+  await ctx.nemesis.settle();
+  const backing = ctx.specs.get(s.standby)!.nvdimms[0].backingFile;
+  const durableLog = s.writer && s.log ? join(controlDir(ctx.lab, s.writer), s.log) : undefined;
+  const truth = await ctx.history.op('checker', 'fs-truth', { backing, durableLog, pools: s.pools }, () => fsTruth(backing, ctx.lab.workDir, { pools: s.pools, durableLog }))
+  addCheck(ctx, await ctx.evidence.judge('pmem-ha/fs', { ...truth, dir: s.dir ?? '/data', name: `standby ${s.standby}: filesystem on its PMEM` }));
 }
 
 export async function holdupSweep(ctx: RunContext, s: HoldupSweepStep): Promise<void> {

@@ -54,6 +54,9 @@ export const walkHaAgent = (w: WalkApi, st: HaAgentStep): void => {
     else if (nvs.length && c > sizeBytes(nvs[0].size)) w.bad('chunk', `${showSize(c)} is larger than NVDIMM 0 of "${st.vm}" (${showSize(sizeBytes(nvs[0].size))}), the region it is a piece of`);
   }
   if (st.quiesce !== undefined && st.role !== 'primary') w.bad('quiesce', 'only a primary stops writers at the notice: remove "quiesce"');
+  if (st.quiesceCmd !== undefined && st.role !== 'primary') w.bad('quiesceCmd', 'only a primary quiesces writers at the notice: remove "quiesceCmd"');
+  else if (st.quiesceCmd !== undefined && st.quiesce !== undefined) w.bad('quiesceCmd', 'use quiesce (a pid file) or quiesceCmd (a command), not both');
+  if (st.resumeCmd !== undefined && st.quiesceCmd === undefined) w.bad('resumeCmd', 'resumeCmd undoes quiesceCmd: set quiesceCmd too');
   if (st.precopyMs !== undefined && st.role !== 'primary') w.bad('precopyMs', 'only a primary pre-copies its region: remove "precopyMs"');
   if (st.signalAt !== undefined && st.role !== 'primary') w.bad('signalAt', 'only a primary signals: a standby follows whatever the primary sends (a start signal makes it prefetch): remove "signalAt"');
   else if (st.signalAt === 'start' && st.peer === undefined) w.bad('signalAt', 'signalAt: start signals the standby over the link: name it as "peer"');
