@@ -28,11 +28,13 @@ fi
 # tests' BMC and its client (power cuts through IPMI over LAN, on loopback). tini: libvirtd's
 # parent and child subreaper (section 2). e2fsprogs, pmdk-tools: ext4 and PMDK pools on PMEM
 # (mkfs and pmempool go into the guest image; e2fsck, debugfs and pmempool check the standby's
-# backing file on the host).
+# backing file on the host). dmsetup, thin-provisioning-tools: the guest's dm-era write tracker
+# for PMEM HA's pre-copy (dmsetup and era_invalidate go into the guest image).
 PKGS=(qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
       libvirt-dev qemu-guest-agent busybox-static kmod cpio linux-perf numactl ndctl curl
       iproute2 ceph-mon ceph-osd radosgw ceph-common chromium python3 make g++ crun
-      openssh-server openssh-sftp-server openipmi ipmitool tini e2fsprogs pmdk-tools)
+      openssh-server openssh-sftp-server openipmi ipmitool tini e2fsprogs pmdk-tools
+      dmsetup thin-provisioning-tools)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -36,15 +36,22 @@ export const GUEST_MODULES = [
 /** Modules a scenario loads when it needs them (`fth-modload ext4` in the guest), from the 9p
  *  tools tree: they cost a boot nothing. crc32c is requested by name at mount time (ext4 and jbd2
  *  checksums), which needs a modprobe the guest does not have, so it is loaded explicitly. */
-export const ON_DEMAND_MODULES: Record<string, string[]> = { ext4: ['crc32c_generic', 'ext4'] };
+export const ON_DEMAND_MODULES: Record<string, string[]> = {
+  ext4: ['crc32c_generic', 'ext4'],
+  // PMEM HA's pre-copy write tracker: dm-era over the region, its metadata on a RAM disk (brd)
+  'dm-era': ['crc32c_generic', 'dm-era', 'brd'],
+};
 /** Filesystem and PMDK tools for real data structures on PMEM (issue 16), run from the tools tree
  *  through wrappers (their libraries stay out of the initramfs). e2fsck/debugfs are for the guest's
  *  own use; the harness's ground truth runs them on the host. */
 const GUEST_TOOLS: Record<string, string> = {
   'mkfs.ext4': '/sbin/mke2fs', e2fsck: '/sbin/e2fsck', debugfs: '/sbin/debugfs', pmempool: '/usr/bin/pmempool',
+  // dm-era write tracking for the pre-copy (src/pmem-ha/era.ts); era_invalidate is a name of
+  // pdata_tools, which dispatches on it
+  dmsetup: '/usr/sbin/dmsetup', era_invalidate: '/usr/sbin/era_invalidate',
 };
 /** Host packages whose files end up in the image: their versions are part of the cache key. */
-const HOST_PACKAGES = ['busybox-static', 'qemu-guest-agent', 'nodejs', 'libc6', 'libglib2.0-0', 'libstdc++6', 'crun', 'e2fsprogs', 'pmdk-tools'];
+const HOST_PACKAGES = ['busybox-static', 'qemu-guest-agent', 'nodejs', 'libc6', 'libglib2.0-0', 'libstdc++6', 'crun', 'e2fsprogs', 'pmdk-tools', 'dmsetup', 'thin-provisioning-tools'];
 
 export const imageCacheRoot = () => process.env.FTH_IMAGE_CACHE ?? join(projectRoot(), 'vm-images', 'cache');
 
@@ -175,6 +182,9 @@ while read -r m; do
 done < "$order"
 `;
 
+/** The initramfs's own libraries, loaded by its loader: never copied into the tools tree. */
+const initramfsLib = (lib: string) => /\/(libc|libm|libpthread|libdl|ld-linux[^/]*)\.so/.test(lib);
+
 /** Binaries into <tools>/libexec with their libraries in <tools>/lib, each called through a wrapper
  *  <tools>/bin/NAME that runs the loader with that library path (no rpath, no ld.so.cache). */
 async function addTools(tools: string) {
@@ -186,9 +196,12 @@ async function addTools(tools: string) {
     const wrapper = `#!/bin/sh\nMKE2FS_CONFIG=/opt/fth/etc/mke2fs.conf exec /lib64/ld-linux-x86-64.so.2 --library-path /opt/fth/lib /opt/fth/libexec/${name} "$@"\n`;
     await writeFile(join(tools, 'bin', name), wrapper);
     await chmod(join(tools, 'bin', name), 0o755);
+    // NAME.libs: the libraries it needs from <tools>/lib, so a guest program can copy the tool
+    // off 9p when it runs it often on a hot path (src/pmem-ha/era.ts)
+    await writeFile(join(tools, 'libexec', `${name}.libs`), (await libClosure([bin])).filter((l) => !initramfsLib(l)).map((l) => l.split('/').pop()).join('\n') + '\n');
   }
   for (const lib of await libClosure(Object.values(GUEST_TOOLS))) {
-    if (/\/(libc|libm|libpthread|libdl|ld-linux[^/]*)\.so/.test(lib)) continue; // the initramfs's own, loaded by its loader
+    if (initramfsLib(lib)) continue;
     await copyFile(lib, join(tools, 'lib', lib.split('/').pop()!));
   }
   await copyInto(tools, '/etc/mke2fs.conf', 'etc/mke2fs.conf');

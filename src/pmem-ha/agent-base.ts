@@ -57,6 +57,13 @@ export abstract class AgentBase<S extends StatusCommon> {
     this.watcher.start();
   }
 
+  /** start() threw: say so in the status (phase failed, the reason), so whoever waits for ready
+   *  stops waiting. */
+  startFailed(err: unknown): void {
+    this.reporter.update({ phase: 'failed', lastError: `start failed: ${err instanceof Error ? err.message : String(err)}` } as Partial<S>);
+    this.reporter.event('start-failed', { error: err instanceof Error ? err.message : String(err) });
+  }
+
   /** One control event (from control.jsonl, or directly from tests). */
   handle(ev: ControlEvent): void {
     if (this.shutdownCtl.signal.aborted) return;

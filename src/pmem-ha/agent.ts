@@ -91,11 +91,16 @@ function shared(o: CommonOpts, role: 'primary' | 'standby') {
 }
 
 /** Run an agent until it stops; SIGTERM/SIGINT shut it down like a shutdown event. */
-async function run(agent: { start(): Promise<void>; shutdown(): Promise<void>; stopped: Promise<void> }): Promise<void> {
+async function run(agent: { start(): Promise<void>; startFailed(err: unknown): void; shutdown(): Promise<void>; stopped: Promise<void> }): Promise<void> {
   const stop = (): void => void agent.shutdown();
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  await agent.start();
+  try {
+    await agent.start();
+  } catch (err) {
+    agent.startFailed(err);
+    throw err;
+  }
   await agent.stopped;
   process.exit(0);
 }
@@ -128,14 +133,16 @@ export function buildCli(): Command {
     .option('--source-id <id>', 'recorded in manifests (default hostname:dev)')
     .option('--precopy-ms <n>', 'continuous pre-copy while AC is present: a pass over the region every n ms (default off)', positiveInt)
     .option('--precopy-rate <MiB/s>', 'pre-copy read budget', positiveInt, 32)
-    .action(async (o: CommonOpts & { chunkSize: number; standbyAddr?: string; signalAt: 'commit' | 'start'; precopyMs?: number; precopyRate: number; quiescePidfile?: string; quiesceCmd?: string; resumeCmd?: string; finishThreshold: number; sourceId?: string }) => {
+    .addOption(new Option('--precopy-track <how>', 'how the pre-copy finds changed chunks: rehash (read every chunk again) or dm-era (stack dm-era over --dev and point --dev at it, so writers that use that name are tracked; not for DAX)').choices(['rehash', 'dm-era']).default('rehash'))
+    .action(async (o: CommonOpts & { chunkSize: number; standbyAddr?: string; signalAt: 'commit' | 'start'; precopyMs?: number; precopyRate: number; precopyTrack: 'rehash' | 'dm-era'; quiescePidfile?: string; quiesceCmd?: string; resumeCmd?: string; finishThreshold: number; sourceId?: string }) => {
+      if (o.precopyTrack === 'dm-era' && !o.precopyMs) throw new UsageError('--precopy-track dm-era needs --precopy-ms');
       const agent = new PrimaryAgent({
         ...shared(o, 'primary'),
         chunkSize: o.chunkSize,
         sourceId: o.sourceId,
         standby: o.standbyAddr ? parseHostPortOrUsage(o.standbyAddr, '--standby-addr') : undefined,
         signalAt: o.signalAt,
-        precopy: o.precopyMs ? { intervalMs: o.precopyMs, rateMiBs: o.precopyRate } : undefined,
+        precopy: o.precopyMs ? { intervalMs: o.precopyMs, rateMiBs: o.precopyRate, track: o.precopyTrack } : undefined,
         quiescer: quiescerFrom(o),
         finishThreshold: o.finishThreshold,
       });

@@ -12,7 +12,7 @@ import { chunkKey, genDir, latestKey, manifestKey, nextGeneration } from './layo
 import { sealManifest, serializeManifest, parseManifest, sha256Hex, zeroChunkSha, type ChunkEntry, type Manifest } from './manifest.js';
 import { DeadlineError, S3OpError, withRetry, type ObjectStore } from './store.js';
 import type { PauseControl } from './pause.js';
-import { md5Hex, type Precopied } from './precopy.js';
+import { md5Hex, type CleanChunks, type Precopied } from './precopy.js';
 import { isBroken } from '../shared/broken-sut.js';
 
 /** What the primary tells the standby (and what `latest` holds). The standby re-verifies it. */
@@ -25,7 +25,11 @@ export interface CommitClaim {
 export interface SaveProgress {
   generation: string;
   chunksTotal: number;
+  /** chunks read from the device */
   chunksRead: number;
+  bytesRead: number;
+  /** chunks taken without reading: not written since the tracked pre-copy read them */
+  chunksKnown: number;
   chunksZero: number;
   chunksUploaded: number;
   bytesUploaded: number;
@@ -37,8 +41,10 @@ export interface SaveProgress {
 
 export type SaveEvent =
   | { type: 'save-start'; generation: string; regionSize: number; chunkSize: number; chunksTotal: number }
-  | { type: 'chunk-done'; index: number; zero: boolean; progress: SaveProgress }
+  /** known: taken without reading it (tracked pre-copy) */
+  | { type: 'chunk-done'; index: number; zero: boolean; known?: boolean; progress: SaveProgress }
   | { type: 'chunks-done'; progress: SaveProgress }
+  | { type: 'tracked'; written: number; queryMs: number }
   | { type: 'retry'; op: string; attempt: number; delayMs: number; error: string }
   | { type: 'manifest-committed'; claim: CommitClaim }
   | { type: 'signal-done'; acked: boolean; detail: string }
@@ -70,6 +76,10 @@ export interface SaveOptions {
   /** Continuous pre-copy: chunks already stored by content, with the md5 of the bytes stored. A
    *  chunk whose bytes still have that md5 is named by content (cas) instead of uploaded. */
   precopied?: ReadonlyMap<number, Precopied>;
+  /** Tracked pre-copy (dm-era), called instead of dropping the device cache: flushes the writer
+   *  device, and chunks not written since the last pass are taken without reading them (held: by
+   *  content; known zero: as zero). */
+  clean?: () => Promise<CleanChunks | undefined>;
   /** For tests: the generation id to use (e.g. to provoke a manifest race). */
   generation?: string;
 }
@@ -121,12 +131,16 @@ export async function saveRegion(opts: SaveOptions): Promise<SaveResult> {
   const generation = opts.generation ?? nextGeneration(opts.newestKnown);
   const emit = (ev: SaveEvent): void => opts.onEvent?.(ev);
   // After the quiesce: what the device cache holds may predate DAX writes to the region.
-  await dropDeviceCache(opts.regionPath);
+  // Tracked: clean() flushes the writer device (so buffered writes count as written) and asks.
+  const clean = opts.clean ? await opts.clean() : await dropDeviceCache(opts.regionPath);
+  if (clean) emit({ type: 'tracked', written: clean.written.size, queryMs: clean.queryMs });
   const region = await openRegion(opts.regionPath, { chunkSize, size: opts.regionSize });
   const progress: SaveProgress = {
     generation,
     chunksTotal: region.chunkCount,
     chunksRead: 0,
+    bytesRead: 0,
+    chunksKnown: 0,
     chunksZero: 0,
     chunksUploaded: 0,
     bytesUploaded: 0,
@@ -178,11 +192,28 @@ export async function saveRegion(opts: SaveOptions): Promise<SaveResult> {
 
     const buffers = Array.from({ length: Math.min(concurrency, region.chunkCount) }, () => Buffer.allocUnsafe(chunkSize));
     const saveChunk = async (index: number, slot: number): Promise<void> => {
+      const pre = opts.precopied?.get(index);
+      if (clean && !clean.written.has(index) && (pre || clean.zero.has(index))) {
+        // Not written since the pre-copy read it: what that read found still holds.
+        entries[index] = pre
+          ? { index, sha256: pre.sha256, zero: false, cas: true }
+          : { index, sha256: zeroChunkSha(region.chunkLength(index)), zero: true };
+        progress.chunksKnown++;
+        if (pre) {
+          progress.chunksPrecopied++;
+          progress.bytesPrecopied += region.chunkLength(index);
+        } else {
+          progress.chunksZero++;
+          progress.bytesSkipped += region.chunkLength(index);
+        }
+        emit({ type: 'chunk-done', index, zero: !pre, known: true, progress: { ...progress } });
+        return;
+      }
       const data = await region.readChunk(index, buffers[slot]);
       progress.chunksRead++;
+      progress.bytesRead += data.byteLength;
       // A chunk the pre-copy holds is compared first: its md5 matching means unchanged (and so
       // not zero: the pre-copy holds no zero chunk), which spares the zero scan of most chunks.
-      const pre = opts.precopied?.get(index);
       // FTH_BROKEN_SUT=pmem-ha-primary:stale-precopy (tests of the checkers only): trust the
       // pre-copy without looking whether the chunk changed since.
       if (pre && (isBroken('pmem-ha-primary', 'stale-precopy') || md5Hex(data) === pre.md5)) {
@@ -245,7 +276,7 @@ export async function saveRegion(opts: SaveOptions): Promise<SaveResult> {
     const timedOut = !abandoned && (err instanceof DeadlineError || stop?.aborted === true);
     let error: string;
     if (abandoned) error = `save of generation ${generation} abandoned (AC restored) after ${progress.chunksUploaded} chunk(s) stored; no manifest written`;
-    else if (timedOut) error = `hold-up budget exhausted: ${progress.chunksUploaded} chunk(s) stored, ${progress.chunksTotal - progress.chunksRead} not read, no manifest; data at risk (${err instanceof Error ? err.message : String(err)})`;
+    else if (timedOut) error = `hold-up budget exhausted: ${progress.chunksUploaded} chunk(s) stored, ${progress.chunksTotal - progress.chunksRead - progress.chunksKnown} not read, no manifest; data at risk (${err instanceof Error ? err.message : String(err)})`;
     else error = `save of generation ${generation} failed: ${err instanceof Error ? err.message : String(err)}`;
     return { outcome: abandoned ? 'abandoned' : 'failed', generation, progress, error, dataAtRisk: true };
   }

@@ -79,7 +79,7 @@ export function holdupFigure(runs: readonly RunResult[], idPrefix: string): Figu
   const curves = new Map<string, Curve>();
   let missingSize = 0;
   const variantOf = (labels: Record<string, string>) =>
-    [labels.fill !== undefined ? `fill ${labels.fill}` : '', labels.precopy !== undefined ? `pre-copy ${labels.precopy}${labels.dirty !== undefined ? `, dirty ${labels.dirty}` : ''}` : ''].filter(Boolean).join(', ');
+    [labels.fill !== undefined ? `fill ${labels.fill}` : '', labels.precopy !== undefined ? `pre-copy ${labels.precopy}${labels.track ? ` (${labels.track})` : ''}${labels.dirty !== undefined ? `, dirty ${labels.dirty}` : ''}` : ''].filter(Boolean).join(', ');
   const curveOf = (g: Group, variant: string): Curve => {
     const key = `${groupLabel(g)}|${variant}`;
     let c = curves.get(key);

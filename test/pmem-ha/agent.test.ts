@@ -145,6 +145,23 @@ describe('pmem-ha agent (real RGW)', function () {
     assert.ok(!everything.includes(secret), 'secret leaked');
   });
 
+  it('CLI start failure: dm-era tracking on a region that is no block device ends in status phase failed with the reason, exit 1, no wait for ready', async () => {
+    const dir = lab.path('ctl-era');
+    const dev = writeRegion(lab.path('p.pmem'), Buffer.alloc(MiB));
+    const p = run(process.execPath, [AGENT, 'primary', ...common(dev, lab.prefix(), dir), '--precopy-ms', '1000', '--precopy-track', 'dm-era'], creds());
+    procs.push(p.child);
+    assert.equal(await p.exit, 1);
+    assert.match(p.out(), /pmem-ha agent: dm-era tracking needs a block device under the region, and .*p\.pmem is not one/);
+    const st = status(dir);
+    assert.equal(st.phase, 'failed');
+    assert.equal(st.readyAt, null);
+    assert.match(st.lastError, /^start failed: dm-era tracking needs a block device/);
+    // tracking without a pre-copy to track for is a usage error
+    const u = run(process.execPath, [AGENT, 'primary', ...common(dev, lab.prefix(), lab.path('ctl-era2')), '--precopy-track', 'dm-era'], creds());
+    assert.equal(await u.exit, 2);
+    assert.match(u.out(), /--precopy-track dm-era needs --precopy-ms/);
+  });
+
   it('CLI usage errors: missing credentials and a bad --pause-at exit 2 with one line', async () => {
     const dev = writeRegion(lab.path('p.pmem'), Buffer.alloc(MiB));
     const a = run(process.execPath, [AGENT, 'primary', ...common(dev, 'x', lab.path('c1'))], {});

@@ -51,6 +51,14 @@ describe('@vm the HA checkers say false on broken systems', function () {
     assert.match(message, /no intact generation in the store equals the primary's PMEM at the cut/);
   });
 
+  it('a writer that goes around the dm-era tracker (writes /dev/pmem0 itself): the save names stale copies, no generation equals the PMEM at the cut (row 4)', async () => {
+    const { res, row, message } = await mustFail('test/fixtures/pmem-ha-precopy-era-bypass.yaml');
+    assert.equal(row, 4);
+    assert.match(message, /no intact generation in the store equals the primary's PMEM at the cut/);
+    // the tracker saw nothing to read: the save took every chunk from what the pre-copy read
+    assert.equal(res.metrics.bytes_read_at_save.values[0], 0);
+  });
+
   it('a standby that ignores new generations: the intact newest generation was not restored (row 3)', async () => {
     const { row, message } = await mustFail('test/fixtures/pmem-ha-settled.yaml', 'pmem-ha-standby:ignore-new');
     assert.equal(row, 3);

@@ -9,6 +9,7 @@ export const HA_METRICS = {
   bytes_uploaded: { unit: 'B', description: 'non-zero chunk bytes PUT to the store', missing: 'no save status was read from the primary' },
   bytes_skipped_zero: { unit: 'B', description: 'all-zero chunk bytes recorded, not uploaded', missing: 'no save status was read from the primary' },
   bytes_precopied: { unit: 'B', description: 'non-zero chunk bytes unchanged since the continuous pre-copy stored them: named by content, not uploaded after the notice (0 without pre-copy)', missing: 'no save status was read from the primary' },
+  bytes_read_at_save: { unit: 'B', description: 'region bytes the save read from the device after the notice (the whole region, less what dm-era write tracking showed unchanged since the pre-copy)', missing: 'no save status was read from the primary' },
   commit_to_signal_ms: { unit: 'ms', description: 'manifest committed → standby acked the signal', missing: 'no signal was acknowledged after a commit (no commit, cut before the signal, or link down; the standby then finds generations by polling the store)' },
   restore_duration_ms: { unit: 'ms', description: 'standby: restore start → journal done (guest clock)', missing: null },
   rto_ms: { unit: 'ms', description: 'AC-loss notice → standby holds the data (harness clock, 100 ms polling)', missing: null },
@@ -37,6 +38,7 @@ export function primaryMetrics(ctx: RunContext, s: Status): void {
   addHaMetric(ctx, 'bytes_uploaded', v.bytesUploaded);
   addHaMetric(ctx, 'bytes_skipped_zero', v.bytesSkipped);
   addHaMetric(ctx, 'bytes_precopied', v.bytesPrecopied ?? 0);
+  addHaMetric(ctx, 'bytes_read_at_save', v.bytesRead);
   if (v.manifestCommittedAt && v.signalAckedAt) addHaMetric(ctx, 'commit_to_signal_ms', v.signalAckedAt - v.manifestCommittedAt);
 }
 

@@ -2,6 +2,10 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { MAX_POLL_MS, MAX_WAIT_MS, MIN_POLL_MS, PatternName, Size, step, TimeoutS, VmName } from '../../scenario/schema.js';
 
+const PrecopyTrack = Type.Union([Type.Literal('rehash'), Type.Literal('dm-era')], {
+  description: 'with precopyMs: how the primary finds what changed since its last pass. rehash (default): read every chunk again at the notice. dm-era: the agent stacks dm-era over the region and points /dev/nvdimm0 at it, so writes through that name are tracked and the save reads only the chunks written since (not for a DAX filesystem: dm-era has no DAX)',
+});
+
 export const HA_STEP_SCHEMAS = {
   'ha-agent': step('ha-agent', {
     vm: VmName, role: Type.Union([Type.Literal('primary'), Type.Literal('standby')]),
@@ -13,6 +17,7 @@ export const HA_STEP_SCHEMAS = {
     resumeCmd: Type.Optional(Type.String({ minLength: 1, description: 'primary: guest shell command that resumes them if AC comes back (needs quiesceCmd)' })),
     signalAt: Type.Optional(Type.Union([Type.Literal('commit'), Type.Literal('start')], { description: 'primary: commit (default) = signal the standby after the manifest (sequential restore); start = also when the save begins, so that the standby fetches and verifies chunks while they land and applies them at the commit (pipelined restore)' })),
     precopyMs: Type.Optional(Type.Integer({ minimum: 100, maximum: MAX_WAIT_MS, description: 'primary: continuous pre-copy while AC is present, a pass over the region every this many ms; the save at an AC loss then uploads only the chunks changed since' })),
+    precopyTrack: Type.Optional(PrecopyTrack),
     pollMs: Type.Optional(Type.Integer({ minimum: MIN_POLL_MS, maximum: MAX_POLL_MS, description: 'ms between the standby\'s store polls (default 1000)' })),
     credentials: Type.Optional(Type.Union([Type.Literal('valid'), Type.Literal('wrong-secret')], { description: 'wrong-secret: hand the agent a bad key (the save must fail clearly)' })),
   }, 'start the PMEM HA agent in a guest and wait until it is ready (primary: peer = the standby VM)'),
@@ -43,6 +48,7 @@ export const HA_STEP_SCHEMAS = {
     resolution: Type.Optional(Type.Integer({ minimum: 50, maximum: MAX_WAIT_MS, description: 'ms (default 1000), at most hi - lo' })),
     precopyMs: Type.Optional(Type.Integer({ minimum: 100, maximum: MAX_WAIT_MS, description: 'the primary runs continuous pre-copy (as ha-agent precopyMs): each probe waits until the fill is copied, then dirties `dirty` of the region, then cuts AC' })),
     dirty: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'with precopyMs: fraction of the region rewritten after the pre-copy synced, before the AC loss (default 0.1)' })),
+    precopyTrack: Type.Optional(PrecopyTrack),
   }, 'binary search for the shortest hold-up that still gives a committed, restored generation; each probe is a real AC loss + power cut'),
   'check-ha-fs': step('check-ha-fs', {
     standby: VmName,

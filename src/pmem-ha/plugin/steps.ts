@@ -52,6 +52,7 @@ export async function haAgent(ctx: RunContext, s: HaAgentStep): Promise<void> {
   if (s.role === 'primary' && s.peer && hasLink(ctx, s.peer)) args.push('--standby-addr', `${linkAddress(vmIndex(ctx, s.peer))}:${SIGNAL_PORT}`);
   if (s.signalAt) args.push('--signal-at', s.signalAt);
   if (s.precopyMs) args.push('--precopy-ms', String(s.precopyMs));
+  if (s.precopyTrack) args.push('--precopy-track', s.precopyTrack);
   if (s.role === 'standby') {
     args.push('--meta', '/dev/nvdimm1', '--poll-ms', String(s.pollMs ?? 1000));
     if (hasLink(ctx, s.vm)) args.push('--listen', `${linkAddress(vmIndex(ctx, s.vm))}:${SIGNAL_PORT}`);
@@ -66,7 +67,8 @@ export async function haAgent(ctx: RunContext, s: HaAgentStep): Promise<void> {
   await ctx.history.op(s.vm, 'ha-agent-start', { role: s.role, args: args.join(' ') }, () =>
     vm.agent.spawn(`${agentCommand()} ${args.map(shellQuote).join(' ')}`, '/run/fthctl/agent.log', env));
   const ready = s.role === 'primary' ? ['ready'] : ['watching'];
-  const st = await waitStatus(ctx, s.vm, ready.join('/'), 120_000, (x) => (x.pid !== before?.pid || x.agentStartedAt !== before?.agentStartedAt) && (ready.includes(x.phase) || (s.pauseAt !== undefined && x.phase === 'paused')));
+  const st = await waitStatus(ctx, s.vm, ready.join('/'), 120_000, (x) => (x.pid !== before?.pid || x.agentStartedAt !== before?.agentStartedAt) && (ready.includes(x.phase) || (s.pauseAt !== undefined && x.phase === 'paused') || (x.phase === 'failed' && !x.readyAt)));
+  if (st.phase === 'failed' && !st.readyAt) throw new SutDeadline(`HA agent on ${s.vm} reaches "${ready.join('/')}"`, `${s.vm}: the HA agent did not start: ${st.lastError}`, { lastStatus: st });
   slice.agents.set(s.vm, { role: s.role, prefix });
   // Where the start went, on the guest clock: process start -> agent constructed (Node
   // bootstrap + bundle load + argument parsing) -> ready (first store listing, control tail).
@@ -186,14 +188,14 @@ export async function holdupSweep(ctx: RunContext, s: HoldupSweepStep): Promise<
   const fillMiB = Math.max(1, Math.round(regionMiB * (s.fill ?? 0.5)));
   const resolution = s.resolution ?? 1000;
   const dirty = s.precopyMs ? s.dirty ?? 0.1 : undefined;
-  const labels = { pmem_size: `${regionMiB}MiB`, fill: String(s.fill ?? 0.5), ...(dirty !== undefined ? { precopy: 'on', dirty: String(dirty) } : {}) };
+  const labels = { pmem_size: `${regionMiB}MiB`, fill: String(s.fill ?? 0.5), ...(dirty !== undefined ? { precopy: 'on', dirty: String(dirty), ...(s.precopyTrack === 'dm-era' ? { track: 'dm-era' } : {}) } : {}) };
   const probes: { holdupMs: number; evidence: HaEvidence }[] = [];
   let { lo, hi } = s;
   const probe = async (h: number, k: number): Promise<boolean> => {
     const vm = ctx.lab.vm(s.primary);
     if (!(await vm.isRunning())) {
       await bootVm(ctx, s.primary);
-      await haAgent(ctx, { do: 'ha-agent', vm: s.primary, role: 'primary', peer: s.standby, ...(s.precopyMs ? { precopyMs: s.precopyMs } : {}) });
+      await haAgent(ctx, { do: 'ha-agent', vm: s.primary, role: 'primary', peer: s.standby, ...(s.precopyMs ? { precopyMs: s.precopyMs, ...(s.precopyTrack ? { precopyTrack: s.precopyTrack } : {}) } : {}) });
     }
     const bytes = patternBytes(ctx.seed, `sweep-${k}`, fillMiB * 2 ** 20);
     await writeFile(join(ctx.lab.shareDir, `sweep-${k}.bin`), bytes);
@@ -225,6 +227,6 @@ export async function holdupSweep(ctx: RunContext, s: HoldupSweepStep): Promise<
     }
     addMetric(ctx, metricName('holdup_min_ms', labels), 'ms', hi, `shortest hold-up (±${resolution} ms) that gave a committed, restored generation`);
   }
-  addCheck(ctx, await ctx.evidence.judge('pmem-ha/holdup-sweep', { regionMiB, fill: s.fill ?? 0.5, ...(dirty !== undefined ? { dirty } : {}), hi: s.hi, resolution, probes }));
+  addCheck(ctx, await ctx.evidence.judge('pmem-ha/holdup-sweep', { regionMiB, fill: s.fill ?? 0.5, ...(dirty !== undefined ? { dirty, ...(s.precopyTrack === 'dm-era' ? { track: 'dm-era' as const } : {}) } : {}), hi: s.hi, resolution, probes }));
 }
 

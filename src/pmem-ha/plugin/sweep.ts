@@ -13,7 +13,7 @@ export function judgeProbe(e: HaEvidence): { ok: boolean; row: number; why: stri
 }
 
 /** dirty: with pre-copy, the share of the region changed after the copy synced */
-export interface SweepEvidence { regionMiB: number; fill: number; dirty?: number; hi: number; resolution: number; probes: { holdupMs: number; evidence: HaEvidence }[] }
+export interface SweepEvidence { regionMiB: number; fill: number; dirty?: number; track?: 'dm-era'; hi: number; resolution: number; probes: { holdupMs: number; evidence: HaEvidence }[] }
 
 /**
  * | row | case                                            | valid   |
@@ -24,7 +24,7 @@ export interface SweepEvidence { regionMiB: number; fill: number; dirty?: number
  */
 export function judgeSweep(e: SweepEvidence): CheckResult {
   const judged = e.probes.map((p) => ({ holdupMs: p.holdupMs, ...judgeProbe(p.evidence) }));
-  const name = `hold-up sweep (${e.regionMiB} MiB, fill ${e.fill}${e.dirty !== undefined ? `, pre-copy, dirty ${e.dirty}` : ''})`;
+  const name = `hold-up sweep (${e.regionMiB} MiB, fill ${e.fill}${e.dirty !== undefined ? `, pre-copy${e.track ? ` (${e.track})` : ''}, dirty ${e.dirty}` : ''})`;
   const evidence = { probes: judged.map(({ holdupMs, ok, row, why }) => ({ holdupMs, ok, row, why: why.slice(0, 200) })), resolution: e.resolution };
   const bad = judged.find((p) => p.violation);
   if (bad) return { name, valid: false, message: `a probe found a violation: probe at ${bad.holdupMs} ms: ${bad.violation}`, evidence };

@@ -52,12 +52,14 @@ export const walkHaAgent = (w: WalkApi, st: HaAgentStep): void => {
     const c = sizeBytes(st.chunk);
     if (c === 0 || c % CHUNK_ALIGN) w.bad('chunk', `must be a non-zero multiple of ${CHUNK_ALIGN} bytes, got ${showSize(c)}`);
     else if (nvs.length && c > sizeBytes(nvs[0].size)) w.bad('chunk', `${showSize(c)} is larger than NVDIMM 0 of "${st.vm}" (${showSize(sizeBytes(nvs[0].size))}), the region it is a piece of`);
+    else if (st.precopyTrack === 'dm-era' && (c & (c - 1)) !== 0) w.bad('chunk', `with precopyTrack dm-era a chunk is one dm-era block, whose size must be a power of two: ${showSize(c)} is not`);
   }
   if (st.quiesce !== undefined && st.role !== 'primary') w.bad('quiesce', 'only a primary stops writers at the notice: remove "quiesce"');
   if (st.quiesceCmd !== undefined && st.role !== 'primary') w.bad('quiesceCmd', 'only a primary quiesces writers at the notice: remove "quiesceCmd"');
   else if (st.quiesceCmd !== undefined && st.quiesce !== undefined) w.bad('quiesceCmd', 'use quiesce (a pid file) or quiesceCmd (a command), not both');
   if (st.resumeCmd !== undefined && st.quiesceCmd === undefined) w.bad('resumeCmd', 'resumeCmd undoes quiesceCmd: set quiesceCmd too');
   if (st.precopyMs !== undefined && st.role !== 'primary') w.bad('precopyMs', 'only a primary pre-copies its region: remove "precopyMs"');
+  if (st.precopyTrack !== undefined && st.precopyMs === undefined) w.bad('precopyTrack', 'precopyTrack says how the pre-copy finds changes: set precopyMs too (primary only)');
   if (st.signalAt !== undefined && st.role !== 'primary') w.bad('signalAt', 'only a primary signals: a standby follows whatever the primary sends (a start signal makes it prefetch): remove "signalAt"');
   else if (st.signalAt === 'start' && st.peer === undefined) w.bad('signalAt', 'signalAt: start signals the standby over the link: name it as "peer"');
   if (st.pauseAt !== undefined) {
@@ -156,6 +158,7 @@ export const walkHoldupSweep = (w: WalkApi, st: HoldupSweepStep): void => {
     w.bad('standby', `primary and standby must be two different VMs (both are "${st.primary}")`);
     return;
   }
+  if (st.precopyTrack !== undefined && st.precopyMs === undefined) w.bad('precopyTrack', 'precopyTrack says how the pre-copy finds changes: set precopyMs too');
   if (st.lo >= st.hi) w.bad('lo', `must be below hi (lo ${st.lo} ms, hi ${st.hi} ms): the search runs from a too-short to a long-enough hold-up`);
   else if (st.resolution !== undefined && st.resolution > st.hi - st.lo) {
     w.bad('resolution', `${st.resolution} ms is more than hi - lo = ${st.hi - st.lo} ms: the search would stop before its first step; make it at most ${st.hi - st.lo}`);
