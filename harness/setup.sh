@@ -70,6 +70,16 @@ security_driver = "none"
 namespaces = []
 EOF
 fi
+# No device cgroup: QEMU runs as root without a security driver anyway, and under cgroup v2
+# libvirt attaches a BPF program per domain start for it, which failed once with EAGAIN when two
+# domains started together (virCgroupV2DevicesAttachProg). Read when libvirtd starts.
+if ! grep -q '^cgroup_controllers' "$QEMU_CONF" 2>/dev/null; then
+  say "$QEMU_CONF: libvirt's cgroup controllers without devices"
+  echo 'cgroup_controllers = [ "cpu", "cpuacct", "cpuset", "memory", "blkio" ]  # ftharness: no devices (BPF)' | $SUDO tee -a "$QEMU_CONF" >/dev/null
+  if pgrep -x libvirtd >/dev/null; then
+    say "note: restart libvirtd (no domain running) for it to take effect"
+  fi
+fi
 # libvirt daemonizes each QEMU, so a stopped QEMU is reaped by the nearest subreaper, else by
 # PID 1, and libvirt's domain destroy waits until it is. Without systemd, PID 1 here reaps late:
 # every destroy (power cut, teardown) took 1.2-2.0 s, 0.2 s under tini -s (measured, this host).
